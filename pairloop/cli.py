@@ -1,0 +1,47 @@
+"""The ``pairloop`` command: one Typer app, one sub-module per command group.
+
+Exit codes: 0 success, 2 bad input (the message names the file and line), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import typer
+from typer.core import TyperGroup
+
+from pairloop.commands import imports, init, stats
+from pairloop.console import err_console
+from pairloop.store_access import SchemaOutdated
+from store.errors import BadInput, StoreUnavailable
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+
+
+class ErrorMappingGroup(TyperGroup):
+    """Turns the project's known errors into one clear line and the contract's exit code."""
+
+    def invoke(self, ctx):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except BadInput as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except (StoreUnavailable, SchemaOutdated) as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_FAILURE) from None
+
+
+app = typer.Typer(
+    cls=ErrorMappingGroup,
+    help="pairloop: grow reliable item-relation labels with active learning, an LLM and humans.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("init")(init.init)
+app.command("stats")(stats.stats)
+app.add_typer(imports.app, name="import")
+
+
+def main() -> None:
+    app()

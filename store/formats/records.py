@@ -1,0 +1,71 @@
+"""What the file readers yield: plain records, independent of the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from store.taxonomy import LabelSource, Relation
+
+
+@dataclass(slots=True)
+class ItemRecord:
+    source: str
+    external_id: str
+    title: str
+    category_path: str | None = None
+    description: str | None = None
+    image_url: str | None = None
+    attributes: dict[str, Any] | None = None
+    line: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The ``items`` table row for this record."""
+        return {
+            "source": self.source,
+            "external_id": self.external_id,
+            "title": self.title,
+            "category_path": self.category_path,
+            "description": self.description,
+            "image_url": self.image_url,
+            "attributes": self.attributes,
+        }
+
+
+@dataclass(slots=True)
+class Answer:
+    """One labeller's answer on a pair, in the file's item order (item a → item b)."""
+
+    actor: str
+    relation: Relation
+    fine_code: int | None = None
+    source: LabelSource = LabelSource.HUMAN
+    confidence: float | None = None
+    rationale: str | None = None
+
+    def key(self) -> str:
+        """What makes this answer distinct: a changed answer is a new label, the same one is not."""
+        return f"{self.actor}:{self.relation.value}:{self.fine_code or ''}"
+
+
+@dataclass(slots=True)
+class PairRow:
+    """A line of a pair file: two items and zero or more answers (zero: an unlabelled pool row)."""
+
+    line: int
+    item_a: ItemRecord
+    item_b: ItemRecord
+    answers: list[Answer] = field(default_factory=list)
+    key: str = ""  # stable identity of the row's answers, for idempotent re-import
+
+
+@dataclass(slots=True)
+class BehaviourRow:
+    """Behaviour evidence: two items of one source seen together ``count`` times."""
+
+    source: str
+    external_a: str
+    external_b: str
+    kind: str
+    dataset: str
+    count: int

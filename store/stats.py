@@ -1,0 +1,41 @@
+"""Counts that describe what the store holds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from store.models import Behaviour, Item, Label, Pair
+from store.verified import MajorityRule, verified_labels
+
+
+def store_stats(conn: Connection, rule: MajorityRule, min_agreeing: int) -> dict[str, Any]:
+    items_by_source = dict(conn.execute(select(Item.source, func.count()).group_by(Item.source)).all())
+    labels = conn.execute(
+        select(Label.source, Label.verdict, Label.relation, func.count()).group_by(
+            Label.source, Label.verdict, Label.relation
+        )
+    ).all()
+    by_source: dict[str, dict[str, int]] = {}
+    for source, verdict, relation, count in labels:
+        by_source.setdefault(source, {})[relation or verdict] = count
+    behaviour = dict(conn.execute(select(Behaviour.kind, func.count()).group_by(Behaviour.kind)).all())
+    verified, undecided = verified_labels(conn, rule, min_agreeing=min_agreeing)
+    return {
+        "items": sum(items_by_source.values()),
+        "items_by_source": items_by_source,
+        "pairs": conn.execute(select(func.count()).select_from(Pair)).scalar_one(),
+        "labels": sum(count for *_rest, count in labels),
+        "labels_by_source": by_source,
+        "behaviour_by_kind": behaviour,
+        "verified": {
+            "rule": rule.value,
+            "min_agreeing": min_agreeing,
+            "pairs": len(verified),
+            "by_relation": dict(Counter(v.relation.value for v in verified.values())),
+            "by_basis": dict(Counter(v.basis for v in verified.values())),
+            "without_majority": len(undecided),
+        },
+    }
