@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from pairloop.commands import imports, init, stats
+from pairloop.commands import demo, imports, init, stats
 from pairloop.console import err_console
 from pairloop.store_access import SchemaOutdated
 from store.errors import BadInput, StoreUnavailable
@@ -41,6 +41,7 @@ app = typer.Typer(
 app.command("init")(init.init)
 app.command("stats")(stats.stats)
 app.add_typer(imports.app, name="import")
+app.command("demo")(demo.demo)
 
 
 def main() -> None:
