@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from pairloop.commands import demo, imports, init, stats
+from pairloop.commands import demo, imports, init, serve, stats, studio
 from pairloop.console import err_console
 from pairloop.store_access import SchemaOutdated
 from store.errors import BadInput, StoreUnavailable
@@ -42,6 +42,8 @@ app.command("init")(init.init)
 app.command("stats")(stats.stats)
 app.add_typer(imports.app, name="import")
 app.command("demo")(demo.demo)
+app.add_typer(studio.app, name="studio")
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

@@ -30,6 +30,34 @@ class Settings(BaseSettings):
     min_agreeing: int = Field(
         default=2, ge=1, description="Agreeing human answers a verified label needs (1: one annotator is enough)."
     )
+    # Label Studio: an existing server (URL + legacy or personal access token), or the local one.
+    label_studio_url: str | None = Field(
+        default=None, description="An existing Label Studio; default: the local one `pairloop studio up` starts."
+    )
+    label_studio_token: str | None = Field(
+        default=None, description="Its API token: a legacy token or a personal access token (JWT refresh token)."
+    )
+    label_studio_home: Path | None = Field(
+        default=None, description="Where Label Studio is installed (its own venv); default DATA_DIR/label-studio."
+    )
+    label_studio_port: int = Field(default=8080, ge=1, le=65535, description="Port of the local Label Studio.")
+    label_studio_username: str = Field(default="admin@pairloop.local", description="Local Label Studio admin.")
+    label_studio_password: str | None = Field(
+        default=None, description="Local Label Studio admin password; default: generated on first `studio up`."
+    )
+    annotators_per_pair: int = Field(default=3, ge=1, description="Overlap: annotators who see each pair.")
+    # The service (`pairloop serve`): Label Studio webhooks and the REST API.
+    service_host: str = Field(default="127.0.0.1", description="Address `pairloop serve` binds to.")
+    service_port: int = Field(default=8000, ge=1, le=65535, description="Port of `pairloop serve`.")
+    service_url: str | None = Field(
+        default=None, description="How Label Studio reaches the service; default http://HOST:PORT."
+    )
+    webhook_secret: str | None = Field(
+        default=None, description="Shared secret Label Studio sends with webhooks; default: generated, kept in DATA_DIR."
+    )
+    api_token: str | None = Field(
+        default=None, description="Bearer token for the REST API; default: generated, kept in DATA_DIR."
+    )
 
     @property
     def data_path(self) -> Path:

@@ -1,0 +1,1 @@
+"""The pairloop service (FastAPI): Label Studio webhooks and the REST API for ML engineers."""

@@ -1,0 +1,49 @@
+"""What routes depend on: the store's engine, the settings, and the two kinds of authentication.
+
+REST routers protect themselves with ``dependencies=[Depends(require_api_token)]``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from annotator.webhooks import SECRET_HEADER
+from pairloop.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="The API token (PAIRLOOP_API_TOKEN, or DATA_DIR/secrets/api-token).")
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def require_api_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """401 unless the request carries ``Authorization: Bearer <api token>``."""
+    if credentials is None or not _same(credentials.credentials, request.app.state.api_token):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_webhook_secret(request: Request) -> None:
+    """401 unless the request carries the shared secret Label Studio was told to send."""
+    if not _same(request.headers.get(SECRET_HEADER), request.app.state.webhook_secret):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"missing or wrong {SECRET_HEADER} header")

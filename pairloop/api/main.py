@@ -1,0 +1,42 @@
+"""Assemble the FastAPI app: ``create_app(settings)``; ``pairloop serve`` runs it with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from annotator.webhooks import process_pending
+from pairloop import service
+from pairloop.api.routers import health, webhooks
+from pairloop.settings import Settings
+from pairloop.store_access import open_store
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service on the configured store. Events stored but not processed (the process
+    died after answering) are processed at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = open_store(settings)
+        app.state.engine = engine
+        await run_in_threadpool(process_pending, engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="pairloop",
+        summary="Label Studio webhooks and the REST API for acquisition rounds.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_token = service.api_token(settings)
+    app.state.webhook_secret = service.webhook_secret(settings)
+    app.include_router(health.router)
+    app.include_router(webhooks.router)
+    return app

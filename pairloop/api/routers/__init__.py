@@ -1,0 +1,1 @@
+"""One router per resource; each is included by :func:`pairloop.api.main.create_app`."""
