@@ -76,8 +76,8 @@ def status(as_json: bool = JsonOpt) -> None:
         emit_json(report)
     elif report["running"]:
         console.print(f"Label Studio at {report['url']} answers as {report['user']['email']} "
-                      f"({report['token_kind']} token)")
+                      f"({report['token_kind']} token)", soft_wrap=True)
     else:
-        console.print(f"Label Studio is not available: {report['problem']}")
+        console.print(f"Label Studio is not available: {report['problem']}", soft_wrap=True)
     if not report["running"]:
         raise typer.Exit(1)
