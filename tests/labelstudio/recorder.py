@@ -13,7 +13,7 @@ class WebhookRecorder:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 recorder.bodies.append(json.loads(self.rfile.read(length)))
                 self.send_response(200)

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annotator.label_studio import LabelStudio, LabelStudioError, LabelStudioUnavailable, sign_up, token_kind
+from annotator.label_studio import (
+    LabelStudio,
+    LabelStudioError,
+    LabelStudioUnavailable,
+    sign_up,
+    token_kind,
+)
 from pairloop import studio
 from pairloop.cli import app
 from pairloop.settings import get_settings

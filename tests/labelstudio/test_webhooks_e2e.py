@@ -97,7 +97,7 @@ def test_real_deliveries_duplicated_and_reordered_change_nothing_twice(round_pro
 def test_sync_reconciles_what_happened_while_the_service_was_down(round_project, annotators, ls, engine):
     rp = round_project(n_pairs=5)
     erin, finn, gus = annotators(3)
-    p0, p1, p2, p3, untouched = rp.pair_ids
+    p0, p1, p2, p3, _untouched = rp.pair_ids
     kept = erin.create_annotation(rp.task_ids[p0], answer_result("complementary"))
     dropped = finn.create_annotation(rp.task_ids[p1], answer_result("unrelated"))
     wait_processed(engine, 2)
