@@ -38,6 +38,7 @@ class Vote:
     fine_code: int | None
     source: str
     adjudication: bool
+    actor: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def current_votes(conn: Connection, pair_ids: Iterable[int] | None = None) -> di
     latest = (
         select(
             Label.pair_id,
+            Label.actor,
             Label.verdict,
             Label.relation,
             Label.fine_code,
@@ -77,7 +79,7 @@ def current_votes(conn: Connection, pair_ids: Iterable[int] | None = None) -> di
         if row.source == LabelSource.LLM.value and not row.auto_accepted:
             continue
         votes[row.pair_id].append(
-            Vote(Relation(row.relation), row.fine_code, row.source, bool(row.adjudication))
+            Vote(Relation(row.relation), row.fine_code, row.source, bool(row.adjudication), row.actor)
         )
     return votes
 

@@ -1,0 +1,87 @@
+"""Agreement between human annotators, and each annotator's accuracy against the verified label.
+
+Krippendorff's alpha (nominal) is used rather than Fleiss' kappa because Label Studio's overlap
+leaves gaps: not every annotator sees every pair, and alpha handles missing answers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import krippendorff
+import numpy as np
+from sqlalchemy import Connection
+
+from store.taxonomy import RELATIONS, LabelSource
+from store.verified import DEFAULT_MIN_AGREEING, MajorityRule, Vote, current_votes, decide
+
+
+@dataclass(frozen=True)
+class AnnotatorScore:
+    actor: str
+    answers: int
+    accuracy: float | None  # against verified labels of pairs it answered; None: none verified
+
+
+@dataclass(frozen=True)
+class HumanAgreement:
+    pairs: int  # pairs with at least one human answer
+    multi_annotated: int  # pairs with two or more human answers
+    alpha: float | None  # Krippendorff's alpha over the multi-annotated pairs; None when undefined
+    disagreements: list[int]  # pairs whose answers reach no majority: route to an adjudicator
+    annotators: list[AnnotatorScore]
+
+
+def _human(votes: list[Vote]) -> list[Vote]:
+    return [v for v in votes if v.source == LabelSource.HUMAN.value and not v.adjudication]
+
+
+def alpha(votes_by_pair: dict[int, list[Vote]]) -> float | None:
+    """Nominal Krippendorff's alpha over pairs with two or more human answers."""
+    multi = {p: v for p, v in votes_by_pair.items() if len(v) >= 2}
+    actors = sorted({v.actor for votes in multi.values() for v in votes})
+    if len(multi) < 2 or len(actors) < 2:
+        return None
+    column = {actor: i for i, actor in enumerate(actors)}
+    matrix = np.full((len(actors), len(multi)), np.nan)
+    for j, votes in enumerate(multi.values()):
+        for vote in votes:
+            matrix[column[vote.actor], j] = RELATIONS.index(vote.relation.value)
+    if len(np.unique(matrix[~np.isnan(matrix)])) < 2:
+        return 1.0  # everyone always gave the same answer: perfect, though alpha is 0/0
+    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))
+
+
+def human_agreement(
+    conn: Connection,
+    pair_ids: Iterable[int] | None = None,
+    rule: MajorityRule = MajorityRule.COARSE,
+    min_agreeing: int = DEFAULT_MIN_AGREEING,
+) -> HumanAgreement:
+    all_votes = current_votes(conn, pair_ids)
+    human = {p: h for p, votes in all_votes.items() if (h := _human(votes))}
+    verified = {p: decide(p, votes, rule, min_agreeing) for p, votes in all_votes.items()}
+    disagreements = sorted(p for p, votes in human.items() if len(votes) >= 2 and verified[p] is None)
+    answered: dict[str, int] = defaultdict(int)
+    right: dict[str, int] = defaultdict(int)
+    judged: dict[str, int] = defaultdict(int)
+    for pair_id, votes in human.items():
+        label = verified[pair_id]
+        for vote in votes:
+            answered[vote.actor] += 1
+            if label is not None:
+                judged[vote.actor] += 1
+                right[vote.actor] += vote.relation == label.relation
+    scores = [
+        AnnotatorScore(actor, answered[actor], right[actor] / judged[actor] if judged[actor] else None)
+        for actor in sorted(answered)
+    ]
+    return HumanAgreement(
+        pairs=len(human),
+        multi_annotated=sum(1 for v in human.values() if len(v) >= 2),
+        alpha=alpha(human),
+        disagreements=disagreements,
+        annotators=scores,
+    )
