@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from pairloop.commands import demo, imports, init, serve, stats, studio
+from pairloop.commands import demo, imports, init, llm, serve, stats, studio
 from pairloop.console import err_console
 from pairloop.store_access import SchemaOutdated
 from store.errors import BadInput, StoreUnavailable
@@ -44,6 +44,7 @@ app.add_typer(imports.app, name="import")
 app.command("demo")(demo.demo)
 app.add_typer(studio.app, name="studio")
 app.command("serve")(serve.serve)
+app.add_typer(llm.app, name="llm")
 
 
 def main() -> None:

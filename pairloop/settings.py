@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,30 @@ class Settings(BaseSettings):
     )
     api_token: str | None = Field(
         default=None, description="Bearer token for the REST API; default: generated, kept in DATA_DIR."
+    )
+    llm_backend: Literal["local", "openai"] = Field(
+        default="local", description="LLM labeller: local (transformers, in process) or openai (any OpenAI-compatible endpoint)."
+    )
+    llm_model: str | None = Field(
+        default=None, description="local: model folder or GGUF file (default: the embedded SmolLM2-135M-Instruct); openai: model name."
+    )
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1.")
+    llm_api_key: str | None = Field(default=None, description="API key for the OpenAI-compatible endpoint.")
+    llm_prompt_version: str | None = Field(default=None, description="Prompt template version (default: the newest).")
+    llm_votes: int = Field(default=3, ge=1, description="Self-consistency votes per pair (kept only when all agree).")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one LLM request.")
+    llm_max_retries: int = Field(default=3, ge=0, description="Retries of a failed LLM request (backoff doubles).")
+    llm_backoff_s: float = Field(default=1.0, ge=0, description="First retry delay of an LLM request.")
+    llm_concurrency: int = Field(default=4, ge=1, description="LLM requests in flight at once (openai backend).")
+    llm_answer_mode: Literal["auto", "json"] = Field(
+        default="auto", description="openai: auto (log-probabilities when offered, else JSON) or json."
+    )
+    llm_batch_size: int = Field(default=16, ge=1, description="Pairs scored per forward pass (local backend).")
+    llm_model_cache: Path | None = Field(
+        default=None, description="Where GGUF models are kept dequantised for fast loading; default: DATA_DIR/models."
+    )
+    llm_target_precision: float = Field(
+        default=0.95, gt=0, lt=1, description="Trust gate: precision the auto-accept threshold must reach (lower bound)."
     )
 
     @property

@@ -1,0 +1,150 @@
+"""LLM-vs-human agreement for one model + prompt version, stored to compare versions.
+
+Every figure comes from one confusion matrix over the coarse relations (rows: humans,
+columns: the LLM's relation, for proposals that have one):
+
+- ``accuracy``: share of answered pairs where the LLM's relation matches the humans';
+- ``kappa``: Cohen's kappa on the same pairs (0: chance agreement, 1: perfect);
+- ``coverage``: answered pairs / pairs (an "unlabelled" proposal has no relation);
+- ``consistency``: share of pairs whose votes all agreed (the FBL paper's consistency);
+- ``fine_accuracy``: the fine FBL code, where humans agreed on one;
+- the trust gate fitted on these pairs, its coverage (auto-accepted / pairs) and precision.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection
+
+from annotator.llm.base import Proposal, ProposalStatus
+from annotator.trust_gate import DEFAULT_TARGET, Sample, fit_gate, reliability, samples_of
+from store.models import AgreementReport
+from store.taxonomy import RELATIONS
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A proposal next to the human label of the same pair, both in the proposal's item order."""
+
+    proposal: Proposal
+    relation: str
+    fine_code: int | None = None
+
+
+def confusion(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str] = RELATIONS) -> np.ndarray:
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, p in zip(truth, predicted, strict=True):
+        matrix[index[t], index[p]] += 1
+    return matrix
+
+
+def accuracy_and_kappa(matrix: np.ndarray) -> tuple[float | None, float | None]:
+    """Observed agreement and Cohen's kappa, (p_o − p_e) / (1 − p_e), of a confusion matrix."""
+    total = matrix.sum()
+    if total == 0:
+        return None, None
+    observed = np.trace(matrix) / total
+    expected = float((matrix.sum(axis=0) * matrix.sum(axis=1)).sum()) / total**2
+    kappa = 1.0 if expected == 1.0 else (observed - expected) / (1.0 - expected)
+    return float(observed), float(kappa)
+
+
+def agreement(judged: Sequence[Judged], target_precision: float = DEFAULT_TARGET) -> dict[str, Any]:
+    """All agreement figures for proposals of one model + prompt version."""
+    if not judged:
+        raise ValueError("no pairs with a human label to compare with")
+    versions = {(j.proposal.model, j.proposal.prompt_version) for j in judged}
+    if len(versions) != 1:
+        raise ValueError(f"proposals of several model/prompt versions: {sorted(versions)}")
+    model, prompt_version = versions.pop()
+    answered = [j for j in judged if j.proposal.relation is not None]
+    matrix = confusion([j.relation for j in answered], [j.proposal.relation.value for j in answered])  # type: ignore[union-attr]
+    accuracy, kappa = accuracy_and_kappa(matrix)
+    fine = [j for j in answered if j.fine_code is not None]
+    pairs = [(j.proposal, j.relation) for j in judged]
+    gate = fit_gate(model, prompt_version, samples_of(pairs), target_precision)
+    accepted = [j for j in judged if gate.accepts(j.proposal)]
+    statuses = Counter(j.proposal.status.value for j in judged)
+    return {
+        "model": model,
+        "prompt_version": prompt_version,
+        "pairs": len(judged),
+        "answered": len(answered),
+        "coverage": len(answered) / len(judged),
+        "status": {s.value: statuses.get(s.value, 0) for s in ProposalStatus},
+        "consistency": statuses.get(ProposalStatus.AGREED.value, 0) / len(judged),
+        "accuracy": accuracy,
+        "kappa": kappa,
+        "accuracy_agreed": _accuracy([j for j in answered if j.proposal.is_label]),
+        "majority_baseline": _majority_baseline(judged),
+        "fine_accuracy": (sum(j.proposal.fine_code == j.fine_code for j in fine) / len(fine)) if fine else None,
+        "fine_pairs": len(fine),
+        "human_relations": dict(Counter(j.relation for j in judged)),
+        "confusion": {"labels": list(RELATIONS), "rows": "human", "columns": "llm", "matrix": matrix.tolist()},
+        "calibration": reliability(_samples(answered)),
+        "gate": gate.as_json(),
+        "gate_coverage": len(accepted) / len(judged),
+        "gate_precision": _accuracy(accepted),
+        "latency_s_per_pair": sum(j.proposal.latency_s for j in judged) / len(judged),
+        "prompt_tokens_per_pair": sum(j.proposal.prompt_tokens for j in judged) / len(judged),
+    }
+
+
+def _samples(answered: Sequence[Judged]) -> list[Sample]:
+    """Confidence against correctness for every answered proposal, agreed or not."""
+    return [Sample(j.proposal.confidence, j.proposal.relation.value == j.relation)  # type: ignore[union-attr]
+            for j in answered if j.proposal.confidence is not None]
+
+
+def _accuracy(judged: Sequence[Judged]) -> float | None:
+    if not judged:
+        return None
+    return sum(j.proposal.relation is not None and j.proposal.relation.value == j.relation for j in judged) / len(judged)
+
+
+def _majority_baseline(judged: Sequence[Judged]) -> float:
+    """Accuracy of always answering the humans' most frequent relation: the bar to clear."""
+    return Counter(j.relation for j in judged).most_common(1)[0][1] / len(judged)
+
+
+def store_report(conn: Connection, metrics: dict[str, Any]) -> int:
+    """Keep the report (per model + prompt version, newest last); its id."""
+    row = AgreementReport.__table__.insert().values(
+        model=metrics["model"], prompt_version=metrics["prompt_version"], n_pairs=metrics["pairs"], metrics=metrics
+    )
+    return int(conn.execute(row).inserted_primary_key[0])
+
+
+def plot_confusion(metrics: dict[str, Any], path: Path) -> None:
+    """The confusion matrix as a PNG (counts, rows human, columns LLM)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = metrics["confusion"]["labels"]
+    matrix = np.array(metrics["confusion"]["matrix"])
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    ax.imshow(matrix, cmap="Blues")
+    for (r, c), value in np.ndenumerate(matrix):
+        ax.text(c, r, str(value), ha="center", va="center",
+                color="white" if value > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=20)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("LLM")
+    ax.set_ylabel("human majority")
+    kappa = metrics["kappa"]
+    ax.set_title(f"{metrics['model']} · {metrics['prompt_version']}\n"
+                 f"accuracy {metrics['accuracy']:.3f} · kappa {kappa:.3f}" if kappa is not None else metrics["model"],
+                 fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

