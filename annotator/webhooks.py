@@ -12,13 +12,16 @@ rather than appended; a deleted annotation is never resurrected by a late create
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from annotator.annotations import read_answer
 from store.models import Label, RoundPair, WebhookEvent
@@ -28,6 +31,7 @@ from store.taxonomy import LabelSource, Verdict, mirror_fine
 SECRET_HEADER = "X-Pairloop-Webhook-Secret"
 CREATED, UPDATED, DELETED = "ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"
 SYNCED = "ANNOTATION_SYNCED"  # an annotation found by listing (round sync), not delivered
+DEFAULT_BATCH = 100
 ANNOTATION_FIELDS = ("id", "task", "project", "result", "completed_by", "was_cancelled",
                      "lead_time", "created_at", "updated_at")
 TASK_DATA_FIELDS = ("pair_id", "round_id", "presented_reversed")
@@ -133,6 +137,24 @@ def events_from_webhook(body: Any) -> list[Event]:
 
 # --- the inbox --------------------------------------------------------------------------
 
+_SQLITE_WRITERS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+_SQLITE_WRITERS_GUARD = threading.Lock()
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction. SQLite admits one writer and its busy handler waits by sleeping
+    (up to 100 ms a try), so within one process writers queue on a lock instead."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _SQLITE_WRITERS_GUARD:
+        lock = _SQLITE_WRITERS.setdefault(engine, threading.Lock())
+    with lock, engine.begin() as conn:
+        yield conn
+
+
 
 def store_events(conn: Connection, events: Sequence[Event]) -> list[int]:
     """Insert events not seen before; return the inbox ids of those still to process."""
@@ -147,135 +169,180 @@ def store_events(conn: Connection, events: Sequence[Event]) -> list[int]:
     ))
 
 
-def process_events(engine: Engine, event_ids: Iterable[int]) -> ProcessReport:
-    """Process inbox events, each in its own transaction (one failure does not block the rest)."""
+def process_events(engine: Engine, event_ids: Sequence[int], batch_size: int = DEFAULT_BATCH) -> ProcessReport:
+    """Process inbox events in batches, one transaction each; a batch that fails is retried
+    event by event, so one bad event is set aside (its error kept) without blocking the rest."""
     report = ProcessReport()
-    for event_id in event_ids:
+    ids = list(event_ids)
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start:start + batch_size]
         try:
-            with engine.begin() as conn:
-                report.add(_process_one(conn, event_id))
+            with writing(engine) as conn:
+                report.add(_process_batch(conn, batch))
         except Exception as exc:  # noqa: BLE001 - kept on the event, retried by process_pending
-            with engine.begin() as conn:
-                conn.execute(update(WebhookEvent).where(WebhookEvent.id == event_id)
+            if len(batch) > 1:
+                report.add(process_events(engine, batch, batch_size=1))
+                continue
+            with writing(engine) as conn:
+                conn.execute(update(WebhookEvent).where(WebhookEvent.id == batch[0])
                              .values(error=f"{type(exc).__name__}: {exc}"[:2000]))
-            report.errors[event_id] = str(exc)
+            report.errors[batch[0]] = str(exc)
     return report
 
 
-def process_pending(engine: Engine, limit: int | None = None) -> ProcessReport:
-    """Process every stored event not processed yet (after a crash, or failed ones again)."""
+def process_pending(engine: Engine, limit: int | None = None, retry_failed: bool = True,
+                    batch_size: int = DEFAULT_BATCH) -> ProcessReport:
+    """Process stored events not processed yet (after a crash; failed ones too unless told not to)."""
+    stmt = select(WebhookEvent.id).where(WebhookEvent.processed_at.is_(None)).order_by(WebhookEvent.id)
+    if not retry_failed:
+        stmt = stmt.where(WebhookEvent.error.is_(None))
     with engine.connect() as conn:
-        stmt = select(WebhookEvent.id).where(WebhookEvent.processed_at.is_(None)).order_by(WebhookEvent.id)
         ids = list(conn.scalars(stmt.limit(limit) if limit else stmt))
-    return process_events(engine, ids)
+    return process_events(engine, ids, batch_size)
 
 
 def receive(engine: Engine, events: Sequence[Event]) -> ProcessReport:
     """Store, then process, a batch of events (the webhook endpoint's and sync's entry point)."""
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         ids = store_events(conn, events)
     return process_events(engine, ids)
 
 
-def _process_one(conn: Connection, event_id: int) -> ProcessReport:
+# --- processing ---------------------------------------------------------------------------
+
+_LABEL_COLUMNS = ("id", "pair_id", "actor", "verdict", "presented_reversed", "round_id", "ls_task_id",
+                  "ls_annotation_id", "external_key")
+
+
+@dataclass
+class _Known:
+    """What the store holds for one annotation: its label keys, its latest label, a deletion."""
+
+    keys: set[str] = field(default_factory=set)
+    latest: dict[str, Any] | None = None
+    deleted: bool = False
+
+
+def _process_batch(conn: Connection, event_ids: Sequence[int]) -> ProcessReport:
     report = ProcessReport()
-    # Claiming the event is the first statement: on SQLite it takes the write lock, so the
-    # read-then-append below cannot interleave with another writer.
-    claimed = conn.execute(
-        update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.processed_at.is_(None))
+    events = WebhookEvent.__table__
+    # Claiming the events is the first statement: on SQLite it takes the write lock, so the
+    # reads and appends below cannot interleave with another writer.
+    claimed = sorted(conn.execute(
+        update(events).where(events.c.id.in_(list(event_ids)), events.c.processed_at.is_(None))
         .values(processed_at=datetime.now(UTC), error=None)
-    ).rowcount
+        .returning(events.c.id, events.c.action, events.c.payload)
+    ).all())
+    report.skipped["already processed"] += len(event_ids) - len(claimed)
     if not claimed:
-        report.skipped["already processed"] += 1
         return report
-    event = conn.execute(select(WebhookEvent.action, WebhookEvent.payload)
-                         .where(WebhookEvent.id == event_id)).one()
-    annotation = event.payload["annotation"]
-    _lock_annotation(conn, int(annotation["id"]))
-    if event.action == DELETED:
-        outcome = _retract(conn, int(annotation["id"]))
-    else:
-        outcome = _append(conn, annotation, event.payload.get("task") or {})
-    report.processed = 1
-    if outcome == "added":
-        report.labels_added = 1
-    else:
-        report.skipped[outcome] += 1
+    annotation_ids = sorted({int(e.payload["annotation"]["id"]) for e in claimed})
+    _lock_annotations(conn, annotation_ids)
+    known = _known(conn, annotation_ids)
+    task_pairs = _task_pairs(conn, [e.payload["annotation"].get("task") for e in claimed
+                                    if e.action != DELETED and not _task_data(e.payload).get("pair_id")])
+    rows: list[dict[str, Any]] = []
+    for event in claimed:  # in arrival order, as if one at a time
+        annotation = event.payload["annotation"]
+        state = known[int(annotation["id"])]
+        if event.action == DELETED:
+            outcome, row = _retraction(int(annotation["id"]), state)
+        else:
+            outcome, row = _label(annotation, _task_data(event.payload), state, task_pairs)
+        if row is not None:
+            rows.append(row)
+            state.keys.add(row["external_key"])
+            state.latest = row
+            report.labels_added += 1
+        else:
+            report.skipped[outcome] += 1
+    insert_labels(conn, rows)
+    report.processed = len(claimed)
     return report
 
 
-def _lock_annotation(conn: Connection, annotation_id: int) -> None:
-    """Serialise work on one annotation across connections (PostgreSQL; SQLite locks the file)."""
+def _lock_annotations(conn: Connection, annotation_ids: Sequence[int]) -> None:
+    """Serialise work on the same annotations across connections (PostgreSQL; SQLite locks the
+    whole file). Taken in id order, so two batches cannot wait on each other."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"),
-                     {"ns": _LOCK_NAMESPACE, "id": annotation_id})
+        conn.execute(_LOCK_IN_ORDER, {"ns": _LOCK_NAMESPACE, "ids": list(annotation_ids)})
 
 
 _LOCK_NAMESPACE = int.from_bytes(hashlib.sha256(b"pairloop:ls-annotation").digest()[:4], "big", signed=True)
+_LOCK_IN_ORDER = text(
+    "SELECT count(pg_advisory_xact_lock(:ns, id)) "
+    "FROM (SELECT unnest(CAST(:ids AS integer[])) AS id ORDER BY 1) AS sorted_ids"
+)
 
 
-def _stored_keys(conn: Connection, annotation_id: int) -> list[str]:
-    return list(conn.scalars(select(Label.external_key).where(Label.ls_annotation_id == annotation_id)))
+def _known(conn: Connection, annotation_ids: Sequence[int]) -> dict[int, _Known]:
+    known = {annotation_id: _Known() for annotation_id in annotation_ids}
+    labels = Label.__table__
+    rows = conn.execute(select(*(labels.c[name] for name in _LABEL_COLUMNS))
+                        .where(labels.c.ls_annotation_id.in_(annotation_ids)).order_by(labels.c.id))
+    for row in rows.mappings():
+        state = known[row["ls_annotation_id"]]
+        state.keys.add(row["external_key"])
+        state.latest = dict(row)
+    deletions = {deletion_key(a): a for a in annotation_ids}
+    for key in conn.scalars(select(WebhookEvent.dedupe_key).where(WebhookEvent.dedupe_key.in_(deletions))):
+        known[deletions[key]].deleted = True
+    return known
 
 
-def _was_deleted(conn: Connection, annotation_id: int) -> bool:
-    return conn.scalar(select(func.count()).select_from(WebhookEvent)
-                       .where(WebhookEvent.dedupe_key == deletion_key(annotation_id))) > 0
+def _task_data(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return dict((payload.get("task") or {}).get("data") or {})
 
 
-def _pair_of(conn: Connection, task: Mapping[str, Any], task_id: int | None) -> tuple[int, int | None, bool] | None:
-    """(pair id, round id, shown reversed) from the task's data, else from round_pairs."""
-    data = task.get("data") or {}
-    if data.get("pair_id") is not None:
-        return int(data["pair_id"]), data.get("round_id"), bool(data.get("presented_reversed"))
-    if task_id is None:
-        return None
-    row = conn.execute(select(RoundPair.pair_id, RoundPair.round_id)
-                       .where(RoundPair.ls_task_id == task_id)).first()
-    return (row.pair_id, row.round_id, False) if row else None
+def _task_pairs(conn: Connection, task_ids: Sequence[int | None]) -> dict[int, tuple[int, int]]:
+    """Task id → (pair id, round id) from round_pairs, for tasks whose data lacks a pair id."""
+    wanted = [t for t in set(task_ids) if t is not None]
+    if not wanted:
+        return {}
+    rows = conn.execute(select(RoundPair.ls_task_id, RoundPair.pair_id, RoundPair.round_id)
+                        .where(RoundPair.ls_task_id.in_(wanted)))
+    return {task: (pair, round_id) for task, pair, round_id in rows}
 
 
-def _append(conn: Connection, annotation: Mapping[str, Any], task: Mapping[str, Any]) -> str:
+def _label(annotation: Mapping[str, Any], data: Mapping[str, Any], state: _Known,
+           task_pairs: Mapping[int, tuple[int, int]]) -> tuple[str, dict[str, Any] | None]:
     annotation_id = int(annotation["id"])
     key = annotation_key(annotation_id, annotation["updated_at"])
-    stored = _stored_keys(conn, annotation_id)
-    if key in stored:
-        return "duplicate"
-    if deletion_key(annotation_id) in stored or _was_deleted(conn, annotation_id):
-        return "annotation deleted"
-    if any(k > key for k in stored):  # same fixed-width prefix: string order is time order
-        return "older than stored"
-    where = _pair_of(conn, task, annotation.get("task"))
-    if where is None:
-        return "not a pairloop task"
-    pair_id, round_id, reversed_ = where
+    if key in state.keys:
+        return "duplicate", None
+    if state.deleted or deletion_key(annotation_id) in state.keys:
+        return "annotation deleted", None
+    if any(k > key for k in state.keys):  # same fixed-width prefix: string order is time order
+        return "older than stored", None
+    if data.get("pair_id") is not None:
+        pair_id, round_id = int(data["pair_id"]), data.get("round_id")
+    elif annotation.get("task") in task_pairs:
+        pair_id, round_id = task_pairs[annotation["task"]]
+    else:
+        return "not a pairloop task", None
+    reversed_ = bool(data.get("presented_reversed"))
     answer = read_answer(annotation.get("result"), bool(annotation.get("was_cancelled")))
     fine = answer.fine_code
     if fine is not None and reversed_:
         fine = mirror_fine(fine)
-    insert_labels(conn, [{
+    return "added", {
         "pair_id": pair_id, "verdict": answer.verdict.value,
         "relation": answer.relation.value if answer.relation else None, "fine_code": fine,
         "source": LabelSource.HUMAN.value, "actor": actor_of(annotation.get("completed_by")),
         "rationale": answer.comment, "presented_reversed": reversed_, "round_id": round_id,
         "ls_task_id": annotation.get("task"), "ls_annotation_id": annotation_id, "external_key": key,
-    }])
-    return "added"
+    }
 
 
-def _retract(conn: Connection, annotation_id: int) -> str:
-    labels = Label.__table__
-    latest = conn.execute(
-        select(labels).where(labels.c.ls_annotation_id == annotation_id).order_by(labels.c.id.desc()).limit(1)
-    ).first()
+def _retraction(annotation_id: int, state: _Known) -> tuple[str, dict[str, Any] | None]:
+    latest = state.latest
     if latest is None:
-        return "nothing to retract"  # the deletion event itself blocks a late create
-    if latest.verdict == Verdict.RETRACTED.value:
-        return "duplicate"
-    insert_labels(conn, [{
-        "pair_id": latest.pair_id, "verdict": Verdict.RETRACTED.value, "source": LabelSource.HUMAN.value,
-        "actor": latest.actor, "presented_reversed": latest.presented_reversed, "round_id": latest.round_id,
-        "ls_task_id": latest.ls_task_id, "ls_annotation_id": annotation_id,
-        "external_key": deletion_key(annotation_id),
-    }])
-    return "added"
+        return "nothing to retract", None  # the stored deletion event blocks a late create
+    if latest["verdict"] == Verdict.RETRACTED.value:
+        return "duplicate", None
+    return "added", {
+        "pair_id": latest["pair_id"], "verdict": Verdict.RETRACTED.value, "source": LabelSource.HUMAN.value,
+        "actor": latest["actor"], "presented_reversed": latest["presented_reversed"],
+        "round_id": latest["round_id"], "ls_task_id": latest["ls_task_id"],
+        "ls_annotation_id": annotation_id, "external_key": deletion_key(annotation_id),
+    }

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from annotator.webhooks import process_pending
 from pairloop import service
 from pairloop.api.routers import health, webhooks
+from pairloop.api.worker import InboxWorker
 from pairloop.settings import Settings
 from pairloop.store_access import open_store
 
@@ -24,9 +25,12 @@ def create_app(settings: Settings) -> FastAPI:
         engine = open_store(settings)
         app.state.engine = engine
         await run_in_threadpool(process_pending, engine)
+        app.state.inbox = InboxWorker(engine)
+        app.state.inbox.start()
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.inbox.stop)
             engine.dispose()
 
     app = FastAPI(

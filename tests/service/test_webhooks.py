@@ -175,3 +175,35 @@ def test_eight_annotators_concurrently_no_lost_no_duplicated_labels(service, cli
     assert len(rows) == 200
     assert len({(r.pair_id, r.actor) for r in rows}) == 200
     assert {r.ls_annotation_id for r in rows} == {b["annotation"]["id"] for b in bodies}
+
+
+def test_processors_racing_on_one_annotation_never_append_an_older_state(db_url, engine):
+    """Several processes work the inbox at once (the service's worker, `round sync`): for one
+    annotation the labels appended must still only move forward in time."""
+    import random
+    import threading
+
+    from annotator.webhooks import process_events
+
+    round_id, (pair, *_) = seed_round(db_url, 1)
+    states = [f"2026-01-01T10:00:{s:02d}.000001Z" for s in range(40)]
+    random.Random(7).shuffle(states)
+    with engine.begin() as conn:
+        ids = store_events(conn, [
+            event for when in states for event in events_from_webhook(
+                delivery("ANNOTATION_UPDATED", 77, when, task_id=1, pair_id=pair, round_id=round_id,
+                         result=answer_result("complementary")))
+        ])
+    start = threading.Barrier(4)
+
+    def work(part: list[int]) -> None:
+        start.wait()
+        process_events(engine, part, batch_size=1)
+
+    threads = [threading.Thread(target=work, args=(ids[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = [row.external_key for row in labels(engine)]
+    assert keys == sorted(keys) and keys[-1].endswith("10:00:39.000001Z")

@@ -1,8 +1,8 @@
 """``POST /webhooks/label-studio``: store the delivery durably, answer, then process it.
 
 Label Studio waits one second and never retries, so the response only waits for the
-inbox insert; labels are written after the response (and again safely by ``round sync``
-or at the next service start if the process dies first).
+inbox insert; the inbox worker writes the labels after the response (or, if the process
+dies first, the next service start or ``round sync`` does).
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, func, select
 
-from annotator.webhooks import BadEvent, events_from_webhook, process_events, store_events
+from annotator.webhooks import BadEvent, events_from_webhook, store_events, writing
 from pairloop.api.dependencies import EngineDep, require_api_token, require_webhook_secret
 from pairloop.service import WEBHOOK_PATH
 from store.models import WebhookEvent
@@ -24,13 +24,12 @@ router = APIRouter(tags=["webhooks"])
 
 def _store(engine: Engine, body: Any) -> tuple[int, list[int]]:
     events = events_from_webhook(body)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         return len(events), store_events(conn, events)
 
 
 @router.post(WEBHOOK_PATH, dependencies=[Depends(require_webhook_secret)])
-async def label_studio_webhook(request: Request, background: BackgroundTasks,
-                               engine: EngineDep) -> dict[str, int]:
+async def label_studio_webhook(request: Request, engine: EngineDep) -> dict[str, int]:
     """Receive ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED (others are ignored)."""
     try:
         body = json.loads(await request.body())
@@ -41,7 +40,7 @@ async def label_studio_webhook(request: Request, background: BackgroundTasks,
     except BadEvent as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     if queued:
-        background.add_task(process_events, engine, queued)
+        request.app.state.inbox.notify()
     return {"received": received, "queued": len(queued)}
 
 
