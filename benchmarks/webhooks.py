@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args(argv if argv is not None else [])
     results = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         results.append(_run("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp), args.rate, args.seconds))
         created = None if args.sqlite_only else _postgres()
@@ -248,7 +249,8 @@ def main(argv: list[str] | None = None) -> None:
                 _drop(name)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "webhooks.json").write_text(json.dumps(results, indent=2))
-    print(f"{args.rate:.0f} requests/s for {args.seconds:.0f} s on loopback; latency from scheduled send time")
+    print(f"{args.rate:.0f} requests/s for {args.seconds:.0f} s on loopback; latency from scheduled send time;"
+          f" load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'database':<11} {'endpoint':<22} {'ok':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
           f" {'events':>7} {'lost':>5}")
     for r in results:
