@@ -43,7 +43,8 @@ def fine_choice_label(code: int) -> str:
 def label_config() -> str:
     """The Label Studio labelling interface (XML) for relation verification."""
     relation_choices = "\n".join(
-        f"      <Choice value={quoteattr(name)} hint={quoteattr(RELATION_HINTS[name])}/>" for name in RELATIONS
+        f"      <Choice value={quoteattr(name)} hint={quoteattr(RELATION_HINTS[name])}/>"
+        for name in RELATIONS
     )
     fine_choices = "\n".join(
         f"      <Choice value={quoteattr(fine_choice_label(code))} alias=\"{code}\"/>" for code in FINE_CODES
@@ -70,7 +71,8 @@ def label_config() -> str:
   <Choices name="{FINE_CODE}" toName="{TARGET}" choice="single-radio">
 {fine_choices}
   </Choices>
-  <TextArea name="{COMMENT}" toName="{TARGET}" placeholder="Comment (optional)" maxSubmissions="1" editable="true" rows="2"/>
+  <TextArea name="{COMMENT}" toName="{TARGET}" placeholder="Comment (optional)"
+            maxSubmissions="1" editable="true" rows="2"/>
 </View>"""
 
 

@@ -259,33 +259,50 @@ class LabelStudio:
         if existing is not None:
             self._call("update webhook", lambda: self._client.webhooks.update(id=existing, **settings))
             return existing
-        hook = self._call("create webhook", lambda: self._client.webhooks.create(project=project_id, **settings))
+        hook = self._call("create webhook",
+                          lambda: self._client.webhooks.create(project=project_id, **settings))
         return hook.id
 
 
-def sign_up(url: str, email: str, password: str, timeout: float = 30.0) -> str:
-    """Sign a new user up through Label Studio's own sign-up form; return a personal access token.
+def user_token(url: str, email: str, password: str, sign_up: bool = True,
+                   timeout: float = 30.0) -> str:
+    """Log in through Label Studio's own forms (signing the user up first when ``sign_up`` and
+    the login is refused) and get an API token, as a person does in the browser.
 
-    This is what an annotator does in the browser (sign up, then create a token), so
-    simulated annotators answer as themselves. The form is not part of the SDK.
+    The first call creates the user's personal access token (Label Studio shows it once and
+    allows one); later calls return the user's legacy token, where the server allows those
+    (``pairloop studio up`` does). Simulated annotators use it to answer as themselves.
+    The forms are not part of the SDK.
     """
     base = url.rstrip("/")
     try:
         with httpx.Client(base_url=base, timeout=timeout, follow_redirects=False) as web:
-            web.get("/user/signup/")
-            form = {"email": email, "password": password, "how_find_us": "Other",
-                    "allow_newsletters": "false", "csrfmiddlewaretoken": web.cookies.get("csrftoken", "")}
-            signed = web.post("/user/signup/", data=form, headers={"Referer": f"{base}/user/signup/"})
-            if signed.status_code != 302:
-                raise LabelStudioError(f"sign-up of {email} refused (HTTP {signed.status_code}); "
-                                       "is the address taken or the password too short?")
+            signup = {"email": email, "password": password, "how_find_us": "Other", "allow_newsletters": "false"}
+            if not _submit(web, "/user/login/", {"email": email, "password": password}) and not (
+                sign_up and _submit(web, "/user/signup/", signup)
+            ):
+                raise LabelStudioError(f"Label Studio refused the login{' and sign-up' if sign_up else ''}"
+                                       f" of {email} (wrong password, or a password under 8 characters?)")
             created = web.post("/api/token/", json={}, headers={
                 "X-CSRFToken": web.cookies.get("csrftoken", ""), "Referer": f"{base}/"})
+            if created.status_code == 201:
+                return created.json()["token"]
+            # 409: the user already has a personal access token, which is shown only once.
+            legacy = web.get("/api/current-user/token")
     except httpx.TransportError as exc:
-        raise LabelStudioUnavailable(f"cannot reach Label Studio at {base} (sign up): {exc}") from None
-    if created.status_code != 201:
-        raise LabelStudioError(f"creating a token for {email} failed: HTTP {created.status_code}")
-    return created.json()["token"]
+        raise LabelStudioUnavailable(f"cannot reach Label Studio at {base} (log in): {exc}") from None
+    if legacy.status_code == 200 and legacy.json().get("token"):
+        return legacy.json()["token"]
+    raise LabelStudioError(f"no token for {email}: a personal access token exists already (HTTP "
+                           f"{created.status_code}) and legacy tokens are off (HTTP {legacy.status_code})")
+
+
+def _submit(web: httpx.Client, path: str, form: dict[str, str]) -> bool:
+    """Post a Django form with its CSRF token; True when it redirects (accepted)."""
+    web.get(path)
+    form = {**form, "csrfmiddlewaretoken": web.cookies.get("csrftoken", "")}
+    answer = web.post(path, data=form, headers={"Referer": f"{web.base_url}{path}"})
+    return answer.status_code == 302
 
 
 def _detail(exc: ApiError) -> str:

@@ -169,7 +169,8 @@ def store_events(conn: Connection, events: Sequence[Event]) -> list[int]:
     ))
 
 
-def process_events(engine: Engine, event_ids: Sequence[int], batch_size: int = DEFAULT_BATCH) -> ProcessReport:
+def process_events(engine: Engine, event_ids: Sequence[int],
+                   batch_size: int = DEFAULT_BATCH) -> ProcessReport:
     """Process inbox events in batches, one transaction each; a batch that fails is retried
     event by event, so one bad event is set aside (its error kept) without blocking the rest."""
     report = ProcessReport()

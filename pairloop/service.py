@@ -55,4 +55,5 @@ def webhook_url(settings: Settings) -> str:
 
 def register_webhook(settings: Settings, studio: LabelStudio, project_id: int) -> int:
     """Send the project's annotation events to this service, with the shared secret header."""
-    return studio.register_webhook(project_id, webhook_url(settings), {SECRET_HEADER: webhook_secret(settings)})
+    headers = {SECRET_HEADER: webhook_secret(settings)}
+    return studio.register_webhook(project_id, webhook_url(settings), headers)

@@ -15,7 +15,9 @@ from sqlalchemy import Engine
 from annotator.webhooks import SECRET_HEADER
 from pairloop.settings import Settings
 
-_bearer = HTTPBearer(auto_error=False, description="The API token (PAIRLOOP_API_TOKEN, or DATA_DIR/secrets/api-token).")
+_bearer = HTTPBearer(
+    auto_error=False, description="The API token (PAIRLOOP_API_TOKEN, or DATA_DIR/secrets/api-token)."
+)
 
 
 def get_engine(request: Request) -> Engine:

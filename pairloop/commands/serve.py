@@ -22,7 +22,8 @@ def serve(
     settings = settings.model_copy(update=updates)
     app = create_app(settings)
     err_console.print(
-        f"pairloop service on {service.service_url(settings)}  (docs: /docs, webhook: {service.WEBHOOK_PATH})\n"
+        f"pairloop service on {service.service_url(settings)}"
+        f"  (docs: /docs, webhook: {service.WEBHOOK_PATH})\n"
         f"API token in {service.secrets_dir(settings) / 'api-token'} unless PAIRLOOP_API_TOKEN is set",
         highlight=False,
     )

@@ -29,7 +29,7 @@ def up(as_json: bool = JsonOpt) -> None:
               "pairloop uses that server, there is nothing to start")
     try:
         with err_console.status("Label Studio: installing (first time) and starting ..."):
-            state = studio.up(settings, log=lambda line: err_console.print(line, highlight=False))
+            state = studio.up(settings, log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
     except studio.StudioError as exc:
         _fail(str(exc))
     if as_json:
@@ -43,8 +43,10 @@ def up(as_json: bool = JsonOpt) -> None:
 
 
 @app.command("down")
-def down(purge: bool = typer.Option(False, "--purge", help="Also delete its data (projects, tasks, annotations)."),
-         as_json: bool = JsonOpt) -> None:
+def down(
+    purge: bool = typer.Option(False, "--purge", help="Also delete its data (projects, tasks, annotations)."),
+    as_json: bool = JsonOpt,
+) -> None:
     """Stop the local Label Studio (its data stays unless --purge)."""
     settings = get_settings()
     stopped = studio.down(settings, purge=purge)

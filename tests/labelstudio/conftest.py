@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from service.support import free_port, seed_round, service_settings
 
-from annotator.label_studio import LabelStudio, Proposal, sign_up
+from annotator.label_studio import LabelStudio, Proposal, user_token
 from annotator.push import push_round_pairs
 from pairloop import service, studio
 from pairloop.api.server import ServiceThread
@@ -58,7 +58,8 @@ def annotators(studio_state) -> Callable[[int], list[LabelStudio]]:
         people = []
         for _ in range(n):
             email = f"annotator-{uuid.uuid4().hex[:8]}@pairloop.test"
-            people.append(LabelStudio(studio_state.url, sign_up(studio_state.url, email, "annotate-4-pairloop")))
+            token = user_token(studio_state.url, email, "annotate-4-pairloop")
+            people.append(LabelStudio(studio_state.url, token))
         return people
 
     return make

@@ -14,8 +14,8 @@ from annotator.label_studio import (
     LabelStudio,
     LabelStudioError,
     LabelStudioUnavailable,
-    sign_up,
     token_kind,
+    user_token,
 )
 from pairloop import studio
 from pairloop.cli import app
@@ -71,7 +71,7 @@ def test_the_server_listens_on_loopback_only(studio_state):
 
 def test_existing_server_with_a_personal_access_token(run, studio_state, monkeypatch):
     email = f"engineer-{uuid.uuid4().hex[:6]}@pairloop.test"
-    token = sign_up(studio_state.url, email, "annotate-4-pairloop")
+    token = user_token(studio_state.url, email, "annotate-4-pairloop")
     assert token_kind(token) == "personal-access-token" and token_kind(studio_state.token) == "legacy"
     monkeypatch.setenv("PAIRLOOP_LABEL_STUDIO_URL", studio_state.url)
     monkeypatch.setenv("PAIRLOOP_LABEL_STUDIO_TOKEN", token)
@@ -102,3 +102,13 @@ def test_an_unreachable_server_is_a_clear_error(run, monkeypatch):
     monkeypatch.setenv("PAIRLOOP_LABEL_STUDIO_TOKEN", "0" * 40)
     status = json.loads(run("studio", "status", "--json", expect=1).stdout)
     assert "cannot reach Label Studio" in status["problem"]
+
+
+def test_people_sign_up_once_then_log_in_for_new_tokens(studio_state):
+    email = f"annotator-{uuid.uuid4().hex[:6]}@pairloop.test"
+    first = user_token(studio_state.url, email, "annotate-4-pairloop")
+    again = user_token(studio_state.url, email, "annotate-4-pairloop", sign_up=False)
+    assert (token_kind(first), token_kind(again)) == ("personal-access-token", "legacy")
+    assert LabelStudio(studio_state.url, first).whoami() == LabelStudio(studio_state.url, again).whoami()
+    with pytest.raises(LabelStudioError, match="refused the login"):
+        user_token(studio_state.url, email, "not-the-password", sign_up=False)
