@@ -141,8 +141,8 @@ class LabelStudio:
 
     def user_emails(self) -> dict[int, str]:
         """Label Studio user id → email, to show annotators by name."""
-        users = self._call("list users", self._client.users.list)
-        return {user.id: user.email or user.username for user in users}
+        return self._call("list users", lambda: {
+            user.id: user.email or user.username for user in self._client.users.list()})
 
     # --- projects -----------------------------------------------------------------------
 
@@ -165,6 +165,10 @@ class LabelStudio:
             "num_tasks_with_annotations": project.num_tasks_with_annotations,
             "total_annotations_number": project.total_annotations_number,
         }
+
+    def project_ids(self) -> list[int]:
+        """Ids of the projects the token's user can see."""
+        return self._call("list projects", lambda: sorted(p.id for p in self._client.projects.list()))
 
     def delete_project(self, project_id: int) -> None:
         self._call("delete project", lambda: self._client.projects.delete(id=project_id))

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -206,10 +206,13 @@ def up(settings: Settings, log: Callable[[str], None] = lambda _: None,
     home = studio_home(settings)
     install(home, log)
     state = read_state(settings)
-    if state and pid_alive(state.pid) and healthy(state.url):
+    if state and pid_alive(state.pid):  # running, or still starting from an earlier call
+        _wait_healthy(state, lambda: pid_alive(state.pid), timeout_s)
         return state
     if state is None or not Path(state.data_dir).exists():
         state = _new_state(settings)
+    port = settings.label_studio_port  # the data and credentials stay; the port may change
+    state = replace(state, port=port, url=f"http://127.0.0.1:{port}", pid=None)
     if _port_taken(state.port):
         raise StudioError(
             f"port {state.port} is already in use by another program: "
@@ -227,9 +230,13 @@ def up(settings: Settings, log: Callable[[str], None] = lambda _: None,
             command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=server_environment(Path(state.data_dir)), start_new_session=True,
         )
-    state = StudioState(**{**asdict(state), "pid": process.pid})
+    state = replace(state, pid=process.pid)
     _write_state(settings, state)
-    _wait_healthy(state, process, timeout_s)
+    try:
+        _wait_healthy(state, lambda: process.poll() is None, timeout_s)
+    except StudioError:
+        _terminate(process.pid)
+        raise
     return state
 
 
@@ -240,18 +247,15 @@ def _log_tail(path: str, lines: int = 15) -> str:
         return ""
 
 
-def _wait_healthy(state: StudioState, process: subprocess.Popen, timeout_s: float) -> None:
+def _wait_healthy(state: StudioState, running: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StudioError(
-                f"Label Studio exited with code {process.returncode} while starting; "
-                f"last lines of {state.log}:\n{_log_tail(state.log)}"
-            )
+        if not running():
+            raise StudioError(f"Label Studio exited while starting; last lines of {state.log}:\n"
+                              f"{_log_tail(state.log)}")
         if healthy(state.url):
             return
         time.sleep(1.0)
-    _terminate(process.pid)
     raise StudioError(f"Label Studio did not answer on {state.url}/health within {timeout_s:.0f} s; "
                       f"see {state.log}")
 
@@ -288,7 +292,7 @@ def down(settings: Settings, purge: bool = False) -> bool:
     if purge:
         shutil.rmtree(run_dir(settings), ignore_errors=True)
     else:
-        _write_state(settings, StudioState(**{**asdict(state), "pid": None}))
+        _write_state(settings, replace(state, pid=None))
     return stopped
 
 

@@ -33,9 +33,15 @@ def studio_settings(tmp_path_factory) -> Iterator[Settings]:
                         label_studio_port=free_port(), label_studio_url=None, label_studio_token=None)
     studio.up(settings)
     yield settings
-    state = studio.read_state(settings)
-    assert studio.down(settings, purge=True), "studio down did not find the server running"
-    assert not studio.pid_alive(state.pid) and not studio.healthy(state.url)
+    # At the end, the restart a second `make demo` does: down, up with the same data and token.
+    before = studio.read_state(settings)
+    projects = LabelStudio(before.url, before.token).project_ids()
+    assert studio.down(settings), "studio down did not find the server running"
+    assert not studio.pid_alive(before.pid) and not studio.healthy(before.url)
+    after = studio.up(settings)
+    assert (after.token, after.data_dir) == (before.token, before.data_dir) and after.pid != before.pid
+    assert LabelStudio(after.url, after.token).project_ids() == projects
+    assert studio.down(settings, purge=True) and not Path(after.data_dir).exists()
 
 
 @pytest.fixture(scope="session")
