@@ -220,3 +220,19 @@ class Snapshot(Base):
     checksum: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(Text)
     label_set_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ItemEntity(Base):
+    """An item's entity (a concept term of the knowledge graph), found by one extraction method.
+
+    Entities are items themselves, of source ``kg-entity``, so that entity pairs go through
+    the same pairs, LLM proposals, Label Studio verification and verified labels as item pairs.
+    """
+
+    __tablename__ = "item_entities"
+    __table_args__ = (Index("ix_item_entities_entity", "entity_id"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    method: Mapped[str] = mapped_column(String(16))  # category | title | tagger
+    rank: Mapped[int] = mapped_column(Integer)  # 0: the item's first (most specific) entity
