@@ -39,7 +39,7 @@ def _errors(engine) -> list[str]:
         return list(conn.scalars(select(WebhookEvent.error).where(WebhookEvent.error.is_not(None))))
 
 
-def test_answers_updates_and_deletions_reach_the_store(round_project, annotators, engine):
+def test_answers_updates_and_deletions_reach_the_store(round_project, annotators, ls, engine):
     rp = round_project(n_pairs=2)
     alice, bob, carol = annotators(3)
     task = rp.task_ids[rp.pair_ids[0]]
@@ -62,6 +62,8 @@ def test_answers_updates_and_deletions_reach_the_store(round_project, annotators
     assert {r.round_id for r in rows} == {rp.round_id} and {r.ls_task_id for r in rows} == {task}
     assert (rows[0].fine_code, rows[0].rationale, rows[0].source) == (4, "needs it", "human")
     assert _errors(engine) == []
+    me = alice.whoami()  # actors are Label Studio user ids; user_emails() names them
+    assert _actor(alice) == f"label-studio:{me['id']}" and ls.user_emails()[me["id"]] == me["email"]
 
 
 def test_real_deliveries_duplicated_and_reordered_change_nothing_twice(round_project, annotators, ls, engine):

@@ -15,26 +15,34 @@ from service.support import free_port
 from annotator.webhooks import SECRET_HEADER
 
 
-def _start(db_url: str, data_dir: Path, port: int) -> subprocess.Popen:
+def _start(db_url: str, data_dir: Path) -> tuple[subprocess.Popen, int]:
+    """Start ``pairloop serve`` on a free port (another on the machine may take the port first)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAIRLOOP_")}
-    env.update(PAIRLOOP_DATABASE_URL=db_url, PAIRLOOP_DATA_DIR=str(data_dir), PAIRLOOP_SERVICE_PORT=str(port))
-    process = subprocess.Popen([str(Path(sys.executable).parent / "pairloop"), "serve"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            return process
-        except httpx.HTTPError:
-            assert process.poll() is None, process.stderr.read()
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("pairloop serve did not answer")
+    env.update(PAIRLOOP_DATABASE_URL=db_url, PAIRLOOP_DATA_DIR=str(data_dir))
+    for _attempt in range(3):
+        port = free_port()
+        process = subprocess.Popen([str(Path(sys.executable).parent / "pairloop"), "serve"],
+                                   env={**env, "PAIRLOOP_SERVICE_PORT": str(port)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                return process, port
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        if process.poll() is None:
+            process.kill()
+            raise AssertionError("pairloop serve did not answer in 90 s")
+        stderr = process.stderr.read()
+        if "address already in use" not in stderr:
+            raise AssertionError(f"pairloop serve exited {process.returncode}: {stderr}")
+    raise AssertionError("no free port for pairloop serve")
 
 
 def test_serve_generates_its_secrets_once_and_keeps_them(sqlite_url, tmp_path):
-    data_dir, port = tmp_path / "data", free_port()
-    process = _start(sqlite_url, data_dir, port)
+    data_dir = tmp_path / "data"
+    process, port = _start(sqlite_url, data_dir)
     try:
         secrets = data_dir / "secrets"
         token, secret = (secrets / "api-token").read_text(), (secrets / "webhook-secret").read_text()
@@ -51,7 +59,7 @@ def test_serve_generates_its_secrets_once_and_keeps_them(sqlite_url, tmp_path):
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0 and f"http://127.0.0.1:{port}" in stderr
-    process = _start(sqlite_url, data_dir, free_port())  # the next start keeps the same secrets
+    process, _ = _start(sqlite_url, data_dir)  # the next start keeps the same secrets
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=30)
     assert (data_dir / "secrets" / "api-token").read_text() == token
