@@ -1,0 +1,237 @@
+"""Immutable, versioned graph snapshots: Parquet + JSONL + GraphML, and a manifest of checksums.
+
+A snapshot folder holds ``nodes``, ``edges`` and ``item_entities`` as Parquet and as JSONL,
+``graph.graphml``, and ``manifest.json``. The data files contain no time and no version,
+so the same labels always give byte-identical files and the same ``checksum`` (the sha256
+of the files' sha256s); the version, its parent and the creation time live only in the
+manifest. A folder is written beside its target and renamed into place, so a crash never
+leaves half a snapshot, and an existing folder is never written into. Loading checks
+every file against the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from knowledge_graph.graph import Edge, EntityGraph, Node
+from knowledge_graph.graphml import write_graphml
+from store.errors import BadInput
+
+FORMAT = "pairloop-kg-snapshot/1"
+MANIFEST = "manifest.json"
+DATA_FILES = ("nodes.parquet", "edges.parquet", "item_entities.parquet",
+              "nodes.jsonl", "edges.jsonl", "item_entities.jsonl", "graph.graphml")
+
+NODE_SCHEMA = pa.schema([("entity", pa.string()), ("n_items", pa.int64()), ("methods", pa.list_(pa.string()))])
+EDGE_SCHEMA = pa.schema([
+    ("a", pa.string()), ("b", pa.string()), ("relation", pa.string()),
+    ("weight", pa.float64()), ("confidence", pa.float64()),
+    ("n_item_pairs", pa.int64()), ("n_entity_labels", pa.int64()), ("verified", pa.bool_()),
+    ("sources", pa.map_(pa.string(), pa.int64())), ("rounds", pa.list_(pa.int64())),
+    ("evidence", pa.list_(pa.string())),
+])
+ITEM_SCHEMA = pa.schema([("item", pa.string()), ("entities", pa.list_(pa.string()))])
+
+
+class SnapshotExists(BadInput):
+    pass
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_checksum(file_hashes: dict[str, str]) -> str:
+    return hashlib.sha256("".join(f"{name} {h}\n" for name, h in sorted(file_hashes.items())).encode()).hexdigest()
+
+
+def _columns(graph: EntityGraph) -> tuple[dict, dict, dict]:
+    nodes = {"entity": [n.entity for n in graph.nodes], "n_items": [n.n_items for n in graph.nodes],
+             "methods": [list(n.methods) for n in graph.nodes]}
+    e = graph.edges
+    edges = {
+        "a": [x.a for x in e], "b": [x.b for x in e], "relation": [x.relation for x in e],
+        "weight": [x.weight for x in e], "confidence": [x.confidence for x in e],
+        "n_item_pairs": [x.n_item_pairs for x in e], "n_entity_labels": [x.n_entity_labels for x in e],
+        "verified": [x.verified for x in e], "sources": [x.sources for x in e],
+        "rounds": [list(x.rounds) for x in e], "evidence": [list(x.evidence) for x in e],
+    }
+    items = sorted(graph.item_entities.items())
+    return nodes, edges, {"item": [k for k, _v in items], "entities": [list(v) for _k, v in items]}
+
+
+def _write_jsonl(path: Path, columns: dict[str, list]) -> None:
+    names = list(columns)
+    with path.open("wb", buffering=1 << 20) as out:
+        out.writelines(orjson.dumps(dict(zip(names, row, strict=True))) + b"\n"
+                       for row in zip(*columns.values(), strict=True))
+
+
+def _write_data(graph: EntityGraph, folder: Path) -> None:
+    nodes, edges, items = _columns(graph)
+    tables = {"nodes": (nodes, NODE_SCHEMA), "edges": (edges, EDGE_SCHEMA), "item_entities": (items, ITEM_SCHEMA)}
+    for name, (columns, schema) in tables.items():
+        table = pa.Table.from_pydict(columns, schema=schema)
+        pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
+        _write_jsonl(folder / f"{name}.jsonl", columns)
+    write_graphml(folder / "graph.graphml", graph.nodes, graph.edges)
+
+
+@dataclass
+class Manifest:
+    data: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return self.data["version"]
+
+    @property
+    def checksum(self) -> str:
+        return self.data["checksum"]
+
+
+def write_snapshot(
+    graph: EntityGraph,
+    out: Path,
+    *,
+    version: str,
+    parent_version: str | None,
+    created_at: str,
+    verified_only: bool = True,
+) -> Manifest:
+    """Write ``graph`` to the new folder ``out``; refuse an existing folder or an empty graph."""
+    if out.exists():
+        raise SnapshotExists("the snapshot folder exists; snapshots are immutable, choose a new folder", out)
+    if verified_only:
+        graph = graph.only_verified()
+    if not graph.edges:
+        raise BadInput("the graph is empty (no edges): import or verify labels and run `pairloop graph "
+                       "entities` first")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    partial.mkdir()
+    try:
+        _write_data(graph, partial)
+        files = {name: sha256_of(partial / name) for name in DATA_FILES}
+        manifest = {
+            "format": FORMAT,
+            "version": version,
+            "parent_version": parent_version,
+            "created_at": created_at,
+            "label_set_hash": graph.label_set_hash,
+            "verified_only": verified_only,
+            "counts": graph.counts(),
+            "files": {name: {"sha256": h, "bytes": (partial / name).stat().st_size} for name, h in files.items()},
+            "checksum": content_checksum(files),
+        }
+        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        for path in partial.iterdir():
+            path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.rename(partial, out)  # fails if someone created ``out`` meanwhile and put files in it
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return Manifest(manifest)
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise BadInput("not a graph snapshot (no manifest.json)", folder)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"unreadable manifest: {exc}", path) from None
+    if data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
+        raise BadInput(f"not a {FORMAT} manifest", path)
+    return Manifest(data)
+
+
+def verify(folder: Path) -> Manifest:
+    """The manifest, after checking every data file against its sha256 (BadInput on a mismatch)."""
+    manifest = read_manifest(folder)
+    files = manifest.data["files"]
+    for name in DATA_FILES:
+        path = folder / name
+        if name not in files or not path.is_file():
+            raise BadInput("file missing from the snapshot", path)
+        if sha256_of(path) != files[name]["sha256"]:
+            raise BadInput("checksum mismatch: the file differs from the snapshot's manifest "
+                           "(corrupted or edited)", path)
+    if content_checksum({n: files[n]["sha256"] for n in DATA_FILES}) != manifest.checksum:
+        raise BadInput("checksum mismatch: the manifest's checksum does not match its files", folder / MANIFEST)
+    return manifest
+
+
+@dataclass
+class LoadedSnapshot:
+    folder: Path
+    manifest: Manifest
+    graph: EntityGraph
+
+
+def _edge(row: dict) -> Edge:
+    return Edge(row["a"], row["b"], row["relation"], row["weight"], row["confidence"], row["n_item_pairs"],
+                row["n_entity_labels"], row["verified"], dict(row["sources"]), tuple(row["rounds"]),
+                tuple(row["evidence"]))
+
+
+def load_snapshot(folder: Path) -> LoadedSnapshot:
+    """Verify and read a snapshot back into an :class:`EntityGraph`."""
+    manifest = verify(folder)
+    nodes = [Node(r["entity"], r["n_items"], tuple(r["methods"]))
+             for r in pq.read_table(folder / "nodes.parquet").to_pylist()]
+    edges = [_edge(r) for r in pq.read_table(folder / "edges.parquet").to_pylist()]
+    item_entities = {r["item"]: tuple(r["entities"]) for r in pq.read_table(folder / "item_entities.parquet").to_pylist()}
+    members: dict[str, list[str]] = {}
+    for item, entities in item_entities.items():
+        for entity in entities:
+            members.setdefault(entity, []).append(item)
+    graph = EntityGraph(nodes, edges, members, item_entities, manifest.data["label_set_hash"])
+    return LoadedSnapshot(folder, manifest, graph)
+
+
+def diff_snapshots(old: LoadedSnapshot, new: LoadedSnapshot) -> dict[str, Any]:
+    """What changed from ``old`` to ``new``: nodes and edges added, removed, reweighted."""
+    old_nodes = {n.entity for n in old.graph.nodes}
+    new_nodes = {n.entity for n in new.graph.nodes}
+    old_edges = {e.key: e for e in old.graph.edges}
+    new_edges = {e.key: e for e in new.graph.edges}
+    changed = sorted(
+        (key for key in old_edges.keys() & new_edges.keys()
+         if (old_edges[key].weight, old_edges[key].confidence) != (new_edges[key].weight, new_edges[key].confidence)),
+    )
+
+    def edge_list(keys, table):
+        return [{"a": a, "b": b, "relation": r, "weight": table[a, b, r].weight} for a, b, r in sorted(keys)]
+
+    return {
+        "old": {"version": old.manifest.version, "checksum": old.manifest.checksum},
+        "new": {"version": new.manifest.version, "checksum": new.manifest.checksum},
+        "identical": old.manifest.checksum == new.manifest.checksum,
+        "nodes_added": sorted(new_nodes - old_nodes),
+        "nodes_removed": sorted(old_nodes - new_nodes),
+        "edges_added": edge_list(new_edges.keys() - old_edges.keys(), new_edges),
+        "edges_removed": edge_list(old_edges.keys() - new_edges.keys(), old_edges),
+        "edges_reweighted": [
+            {"a": a, "b": b, "relation": r, "old_weight": old_edges[a, b, r].weight,
+             "new_weight": new_edges[a, b, r].weight}
+            for a, b, r in changed
+        ],
+    }

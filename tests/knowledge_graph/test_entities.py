@@ -1,0 +1,46 @@
+"""Entity extraction: the dictionary's rules, and its coverage on a real catalogue."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge_graph.bundles import load_domain
+from knowledge_graph.entities import CATEGORY, TITLE, Mention, build_dictionary, extract
+from knowledge_graph.text import head_candidates, normalise_term
+
+
+def test_title_head_terms_skip_model_numbers_variants_and_what_follows_for():
+    assert head_candidates("EN-EL15 Battery Charger for Nikon D7000") == ["charger", "battery charger"]
+    assert head_candidates("Nikon D3200 Digital SLR Camera (Black)") == ["camera", "slr camera", "digital slr camera"]
+    assert head_candidates("Sunglasses Black") == ["sunglass"]
+    assert normalise_term("HDMI Cables") == "hdmi cable"
+    assert normalise_term("Batteries") == normalise_term("battery")
+
+
+def test_dictionary_places_items_by_title_head_and_specific_category(gadgets):
+    extraction = extract(gadgets, build_dictionary(gadgets, min_count=3))
+    assert extraction.mentions["s:1"] == (Mention("battery charger", TITLE), Mention("charger", CATEGORY))
+    assert extraction.entities_of("s:4") == ("digital slr camera", "digital camera")
+    # A title head that is also the category leaf is one entity, not two.
+    assert extraction.entities_of("s:7") == ("memory card",)
+    # "Cases" sits under two parents: each is its own entity, named with its parent.
+    assert extraction.entities_of("s:11") == ("case (cases & sleeves)",)
+    assert extraction.entities_of("s:12") == ("case (bags)",)
+    # "Computers" is an inner category elsewhere, and the title head is too rare: unmatched.
+    assert extraction.unmatched == ["s:10"]
+    report = extraction.report()
+    assert report["items"] == 12 and report["matched"] == 11 and report["coverage"] == pytest.approx(11 / 12, abs=1e-4)
+
+
+def test_rare_title_heads_stay_out_of_the_dictionary(gadgets):
+    assert "digital slr camera" not in build_dictionary(gadgets, min_count=4).terms
+
+
+@pytest.mark.datasets
+@pytest.mark.parametrize("domain, floor", [("electronic", 0.95), ("clothing", 0.9)])
+def test_coverage_on_bundlerec_catalogues(datasets, domain, floor):
+    catalogue = load_domain(datasets / "bundlerec" / domain).items
+    report = extract(catalogue, build_dictionary(catalogue)).report()
+    assert report["items"] == len(catalogue) > 3000
+    assert report["coverage"] >= floor
+    assert 300 < report["entities"] < len(catalogue) / 2  # concepts, not one entity per item
