@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from pairloop.commands import demo, imports, init, llm, serve, stats, studio
+from pairloop.commands import evaluate, pool, simulate, train
 from pairloop.console import err_console
 from pairloop.store_access import SchemaOutdated
 from store.errors import BadInput, StoreUnavailable
@@ -45,6 +46,10 @@ app.command("demo")(demo.demo)
 app.add_typer(studio.app, name="studio")
 app.command("serve")(serve.serve)
 app.add_typer(llm.app, name="llm")
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
+app.command("simulate")(simulate.simulate)
+app.add_typer(pool.app, name="pool")
 
 
 def main() -> None:

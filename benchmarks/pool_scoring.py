@@ -1,0 +1,171 @@
+"""Score 1,000,000 candidate pairs of Instacart products and select the 1,000 with the smallest margin.
+
+pairloop's path (``active_learning.scoring.top_by_margin``): items encoded once, then pair
+pairs scored by the 10-member committee 10,000 at a time (``classifier.scoring``), keeping only the
+best 1,000. Baseline, same run, same committee and featuriser: build the full feature matrix
+and call modAL's ``margin_sampling`` on it. Each path runs in a fresh process, so that its
+peak memory (VmHWM) is its own. Goal: ≥ 200,000 pairs/s on 2 cores, peak < 2 GB.
+
+Rates are printed from wall-clock time and from the process's CPU time: on a machine other
+jobs share, the wall-clock figure understates what the code does (the load average is shown).
+Item encoding (once per item, not per pair) is timed apart and also folded into one figure.
+
+Pairs: KARL's stratified generation over the 134 aisles (query items × partners of the same
+department). The committee is trained on 6,000 pairs labelled by a rule on the categories
+(same aisle: substitute, same department: complementary, else unrelated) — a stand-in that
+makes the model real; only speed and memory are measured here, not quality.
+
+    .venv/bin/python -m benchmarks.pool_scoring [--pairs 1000000] [--top 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = Path(os.environ.get("PAIRLOOP_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+RESULTS = Path(__file__).resolve().parent / "results" / "pool_scoring.json"
+
+
+def _items():
+    from classifier.data import ItemText
+    from store.formats import instacart
+
+    return [ItemText(r.external_id, r.title, r.category_path) for r in instacart.read_items(DATASETS / "instacart")]
+
+
+def _rule_label(a, b) -> str:
+    if a.category_path == b.category_path:
+        return "substitute"
+    return "complementary" if a.major_category == b.major_category else "unrelated"
+
+
+def prepare(workdir: Path, n_pairs: int) -> dict:
+    """Candidate pairs and a trained model on disk, for both measured paths."""
+    import joblib
+
+    from active_learning.pools import stratified_pairs
+    from classifier.committee import RelationCommittee
+    from classifier.data import PairSet
+    from classifier.model import RelationModel, make_featuriser
+
+    items = _items()
+    position = {item.key: i for i, item in enumerate(items)}
+    pairs = stratified_pairs(items, per_category=200, partners=60, seed=0)
+    rng = np.random.default_rng(0)
+    chosen = np.sort(rng.choice(len(pairs), min(n_pairs, len(pairs)), replace=False))
+    ia = np.array([position[pairs[i][0]] for i in chosen], dtype=np.int64)
+    ib = np.array([position[pairs[i][1]] for i in chosen], dtype=np.int64)
+    train = rng.choice(len(ia), 6000, replace=False)
+    labels = np.array([_rule_label(items[ia[i]], items[ib[i]]) for i in train], dtype=object)
+    labelled = PairSet(items, ia[train], ib[train], [int(i) for i in train], labels)
+    model = RelationModel.train(labelled, make_featuriser("tfidf"), RelationCommittee(n_members=10))
+    joblib.dump(model, workdir / "model.joblib")
+    np.savez(workdir / "pairs.npz", ia=ia, ib=ib)
+    return {"pairs": len(ia), "items": len(items), "train_pairs": len(train)}
+
+
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(path: str, workdir: Path, top: int) -> dict:
+    """One path, in this (fresh) process: item encoding, then scoring and selection."""
+    import joblib
+
+    model = joblib.load(workdir / "model.joblib")
+    pairs = np.load(workdir / "pairs.npz")
+    ia, ib = pairs["ia"], pairs["ib"]
+    items = _items()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    vectors = model.featuriser.encode(items)
+    encoded, cpu_encoded = time.perf_counter(), time.process_time()
+    if path == "pairloop":
+        from active_learning.scoring import top_by_margin
+
+        selected, _margin = top_by_margin(model, vectors, ia, ib, top)
+    else:
+        from modAL.uncertainty import margin_sampling
+
+        X = model.featuriser.features(vectors, ia, ib)
+        selected, _margin = margin_sampling(model.committee, X, n_instances=top)
+    done, cpu_done = time.perf_counter(), time.process_time()
+    return {"encode_s": encoded - start, "score_s": done - encoded, "encode_cpu_s": cpu_encoded - cpu_start,
+            "score_cpu_s": cpu_done - cpu_encoded, "peak_mb": _peak_mb(),
+            "selected": sorted(int(i) for i in selected)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=1_000_000)
+    parser.add_argument("--top", type=int, default=1000)
+    parser.add_argument("--measure", choices=["pairloop", "modal"], help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.workdir, args.top)))
+        return
+    if not (DATASETS / "instacart" / "products.csv").exists():
+        print(f"skipped: {DATASETS / 'instacart'} is absent")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        setup = prepare(workdir, args.pairs)
+        results = {}
+        for path in ("pairloop", "modal"):
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.pool_scoring", "--measure", path, "--workdir", tmp,
+                 "--top", str(args.top)],
+                check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+            )
+            results[path] = json.loads(out.stdout.strip().splitlines()[-1])
+    n = setup["pairs"]
+    ours, base = results["pairloop"], results["modal"]
+    same = len(set(ours["selected"]) & set(base["selected"]))
+    report = {
+        **setup,
+        "top": args.top,
+        "cores": os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 2),
+        "items_encode_s": round(ours["encode_s"], 2),
+        "items_encode_cpu_s": round(ours["encode_cpu_s"], 2),
+        "same_selection": same,
+    }
+    for name, result in (("pairloop", ours), ("modal_margin_sampling", base)):
+        report[name] = {
+            "score_s": round(result["score_s"], 2),
+            "pairs_per_s": round(n / result["score_s"]),
+            "pairs_per_cpu_s": round(n / result["score_cpu_s"]),
+            "pairs_per_s_with_encoding": round(n / (result["score_s"] + result["encode_s"])),
+            "peak_mb": round(result["peak_mb"]),
+        }
+    report["speed_ratio"] = round(base["score_s"] / ours["score_s"], 2)
+    print(f"{n:,} pairs of {setup['items']:,} Instacart items, top {args.top:,} by margin, {report['cores']} cores, "
+          f"load average {report['load_average']}")
+    print(f"items encoded once: {report['items_encode_s']:.1f} s ({report['items_encode_cpu_s']:.1f} s CPU)")
+    print(f"{'path':<30} {'pairs/s':>9} {'pairs/CPU-s':>12} {'incl. encoding':>15} {'peak MB':>8}")
+    for label, key in (("pairloop (chunked)", "pairloop"), ("modAL margin_sampling (full)", "modal_margin_sampling")):
+        r = report[key]
+        print(f"{label:<30} {r['pairs_per_s']:>9,} {r['pairs_per_cpu_s']:>12,} "
+              f"{r['pairs_per_s_with_encoding']:>15,} {r['peak_mb']:>8,}")
+    print(f"speed ratio pairloop/modAL (wall): {report['speed_ratio']:.2f}; "
+          f"same top-{args.top:,}: {same:,}/{args.top:,}")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

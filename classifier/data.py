@@ -1,0 +1,226 @@
+"""Sets of item pairs, with or without labels, read from pair files or from the store.
+
+A :class:`PairSet` keeps each item once (``items``) and the pairs as two index arrays into
+it, so item vectors are computed once and pair features are built with numpy per chunk.
+Pairs are unordered: a pair and its mirror are the same pair (``keys`` are canonical).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Connection, select
+
+from store.errors import BadInput
+from store.formats.records import ItemRecord
+from store.formats.truth import labelled_rows
+from store.models import Item, Pair
+from store.verified import DEFAULT_MIN_AGREEING, MajorityRule, verified_labels
+
+CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class ItemText:
+    """What the featurisers see of an item: its title and, when known, its category path."""
+
+    key: Hashable
+    title: str
+    category_path: str | None = None
+
+    @property
+    def text(self) -> str:
+        if not self.category_path:
+            return self.title
+        return f"{self.title} ({self.category_path.replace(' > ', ', ')})"
+
+    @property
+    def major_category(self) -> str | None:
+        return self.category_path.split(" > ")[0].strip() if self.category_path else None
+
+
+@dataclass
+class PairSet:
+    """Unordered item pairs as index arrays into ``items``; ``labels[i]`` is a relation or None."""
+
+    items: list[ItemText]
+    ia: np.ndarray
+    ib: np.ndarray
+    keys: list[Hashable]
+    labels: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    lines: np.ndarray | None = None
+    source: str | None = None  # the file (for messages)
+
+    def __post_init__(self) -> None:
+        if len(self.labels) != len(self.keys):
+            self.labels = np.full(len(self.keys), None, dtype=object)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> PairSet:
+        """The chosen pairs (same ``items`` list, so item vectors stay valid)."""
+        index = np.asarray(index, dtype=np.int64)
+        lines = self.lines[index] if self.lines is not None else None
+        return PairSet(self.items, self.ia[index], self.ib[index], [self.keys[i] for i in index],
+                       self.labels[index], lines, self.source)
+
+    def known(self) -> np.ndarray:
+        """Which pairs carry a label."""
+        return np.array([label is not None for label in self.labels], dtype=bool)
+
+    def labelled(self) -> PairSet:
+        return self.subset(np.flatnonzero(self.known()))
+
+    def line_of(self, i: int) -> int | None:
+        return int(self.lines[i]) if self.lines is not None else None
+
+    def classes(self) -> dict[str, int]:
+        values, counts = np.unique(self.labels[self.known()].astype(str), return_counts=True)
+        return dict(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def concat(first: PairSet, second: PairSet) -> PairSet:
+    """Both sets' pairs over one item list (items shared by key are kept once)."""
+    items = list(first.items)
+    index = {item.key: i for i, item in enumerate(items)}
+    remap = np.empty(len(second.items), dtype=np.int64)
+    for j, item in enumerate(second.items):
+        if item.key not in index:
+            index[item.key] = len(items)
+            items.append(item)
+        remap[j] = index[item.key]
+    return PairSet(
+        items,
+        np.concatenate([first.ia, remap[second.ia]]),
+        np.concatenate([first.ib, remap[second.ib]]),
+        first.keys + second.keys,
+        np.concatenate([first.labels, second.labels]),
+        None,
+        first.source,
+    )
+
+
+def labels_hash(pairs: PairSet) -> str:
+    """A stable fingerprint of a labelled set: which pairs carry which relation."""
+    lines = sorted(f"{key!r}\t{label}" for key, label in zip(pairs.keys, pairs.labels, strict=True)
+                   if label is not None)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+class _Builder:
+    """Collects items once by key and pairs once by their unordered key."""
+
+    def __init__(self) -> None:
+        self.items: list[ItemText] = []
+        self.index: dict[Hashable, int] = {}
+        self.ia: list[int] = []
+        self.ib: list[int] = []
+        self.keys: list[Hashable] = []
+        self.labels: list[str | None] = []
+        self.lines: list[int] = []
+        self.seen: set[Hashable] = set()
+        self.duplicates = 0
+
+    def item(self, item: ItemText) -> int:
+        position = self.index.get(item.key)
+        if position is None:
+            position = self.index[item.key] = len(self.items)
+            self.items.append(item)
+        return position
+
+    def add(self, a: ItemText, b: ItemText, key: Hashable, label: str | None, line: int) -> None:
+        if key in self.seen:
+            self.duplicates += 1
+            return
+        self.seen.add(key)
+        self.ia.append(self.item(a))
+        self.ib.append(self.item(b))
+        self.keys.append(key)
+        self.labels.append(label)
+        self.lines.append(line)
+
+    def build(self, source: str | None) -> PairSet:
+        lines = np.asarray(self.lines) if source else None
+        return PairSet(self.items, np.asarray(self.ia, dtype=np.int64), np.asarray(self.ib, dtype=np.int64),
+                       self.keys, np.asarray(self.labels, dtype=object), lines, source)
+
+
+def _file_item(record: ItemRecord) -> ItemText:
+    return ItemText((record.source, record.external_id), record.title, record.category_path)
+
+
+def file_pair_key(a: tuple[str, str], b: tuple[str, str]) -> tuple:
+    """A pair's identity in a file, the same for the pair and its mirror."""
+    return (a, b) if a <= b else (b, a)
+
+
+def read_pair_file(
+    path: Path,
+    fmt: str | None = None,
+    rule: MajorityRule = MajorityRule.COARSE,
+    min_agreeing: int = DEFAULT_MIN_AGREEING,
+) -> PairSet:
+    """Every distinct pair of a pair file with its majority label (None: unlabelled or no majority).
+
+    A pair that appears again (or mirrored) is read once, from its first line.
+    """
+    builder = _Builder()
+    for row, verified in labelled_rows(path, fmt, rule, min_agreeing):
+        a, b = _file_item(row.item_a), _file_item(row.item_b)
+        label = verified.relation.value if verified else None
+        builder.add(a, b, file_pair_key(a.key, b.key), label, row.line)
+    return builder.build(str(path))
+
+
+def require_labelled(pairs: PairSet, what: str, min_classes: int = 2) -> PairSet:
+    """The labelled pairs of a file, or a clear error when it has too few or one class only."""
+    labelled = pairs.labelled()
+    where = pairs.source
+    if len(labelled) == 0:
+        raise BadInput(f"{what} has no labelled pairs (no row reaches a majority label)", where)
+    classes = labelled.classes()
+    if len(classes) < min_classes:
+        only = ", ".join(f"{name} ({count})" for name, count in classes.items())
+        raise BadInput(f"{what} has a single class, {only}: it needs at least {min_classes} "
+                       "relations to train or to compute a macro-F1", where)
+    return labelled
+
+
+def store_items(conn: Connection, item_ids: Iterable[int]) -> dict[int, ItemText]:
+    """Item texts by item id (the key of a store item is its id)."""
+    wanted = sorted(set(item_ids))
+    found: dict[int, ItemText] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        stmt = select(Item.id, Item.title, Item.category_path).where(Item.id.in_(chunk))
+        found.update({i: ItemText(i, title, path) for i, title, path in conn.execute(stmt)})
+    return found
+
+
+def store_pairs(conn: Connection, pair_ids: Sequence[int], labels: Sequence[str | None] | None = None) -> PairSet:
+    """The given store pairs (keys are pair ids), in the order given."""
+    ends: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(pair_ids), CHUNK):
+        chunk = list(pair_ids[start : start + CHUNK])
+        stmt = select(Pair.id, Pair.item_a_id, Pair.item_b_id).where(Pair.id.in_(chunk))
+        ends.update({pid: (a, b) for pid, a, b in conn.execute(stmt)})
+    texts = store_items(conn, (i for pair in ends.values() for i in pair))
+    builder = _Builder()
+    for n, pid in enumerate(pair_ids):
+        a, b = ends[pid]
+        builder.add(texts[a], texts[b], pid, labels[n] if labels is not None else None, 0)
+    return builder.build(None)
+
+
+def store_labelled_pairs(
+    conn: Connection, rule: MajorityRule, min_agreeing: int = DEFAULT_MIN_AGREEING
+) -> PairSet:
+    """The store's verified labels as a labelled pair set (keys: pair ids)."""
+    verified, _undecided = verified_labels(conn, rule, min_agreeing=min_agreeing)
+    pair_ids = sorted(verified)
+    return store_pairs(conn, pair_ids, [verified[p].relation.value for p in pair_ids])
