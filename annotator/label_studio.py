@@ -106,14 +106,19 @@ def ls_time(moment: datetime) -> str:
 
 
 class LabelStudio:
-    """A connection to one Label Studio server, authenticated by either kind of token."""
+    """A connection to one Label Studio server, authenticated by either kind of token.
 
-    def __init__(self, url: str, token: str, timeout: float = 120.0, max_retries: int = 1):
+    The SDK's automatic retries are off: it retries after a dropped connection, and a retried
+    import whose first attempt had landed creates every task twice. pairloop's operations are
+    safe to run again instead (see :mod:`annotator.push`, :mod:`annotator.reconcile`).
+    """
+
+    def __init__(self, url: str, token: str, timeout: float = 120.0):
         self.url = url.rstrip("/")
         self.token_kind = token_kind(token)
         try:
             self._client = _Client(base_url=self.url, api_key=token.strip(), timeout=timeout,
-                                   max_retries=max_retries)
+                                   max_retries=0)
         except ApiError as exc:  # an expired or malformed personal access token
             raise LabelStudioError(f"Label Studio token refused: {_detail(exc)}") from None
 

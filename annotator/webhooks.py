@@ -156,13 +156,17 @@ def writing(engine: Engine) -> Iterator[Connection]:
 
 
 
-def store_events(conn: Connection, events: Sequence[Event]) -> list[int]:
-    """Insert events not seen before; return the inbox ids of those still to process."""
-    if not events:
-        return []
+def store_events(conn: Connection, events: Sequence[Event]) -> None:
+    """Insert the events not seen before (one statement: what a webhook delivery waits for)."""
     insert_ignore(conn, WebhookEvent.__table__, [
         {"dedupe_key": e.dedupe_key, "action": e.action, "payload": e.payload} for e in events
     ])
+
+
+def pending_ids(conn: Connection, events: Sequence[Event]) -> list[int]:
+    """Inbox ids of these events that are still to process."""
+    if not events:
+        return []
     keys = [e.dedupe_key for e in events]
     return list(conn.scalars(
         select(WebhookEvent.id).where(WebhookEvent.dedupe_key.in_(keys), WebhookEvent.processed_at.is_(None))
@@ -205,7 +209,8 @@ def process_pending(engine: Engine, limit: int | None = None, retry_failed: bool
 def receive(engine: Engine, events: Sequence[Event]) -> ProcessReport:
     """Store, then process, a batch of events (the webhook endpoint's and sync's entry point)."""
     with writing(engine) as conn:
-        ids = store_events(conn, events)
+        store_events(conn, events)
+        ids = pending_ids(conn, events)
     return process_events(engine, ids)
 
 

@@ -22,10 +22,12 @@ from store.models import WebhookEvent
 router = APIRouter(tags=["webhooks"])
 
 
-def _store(engine: Engine, body: Any) -> tuple[int, list[int]]:
+def _store(engine: Engine, body: Any) -> int:
     events = events_from_webhook(body)
-    with writing(engine) as conn:
-        return len(events), store_events(conn, events)
+    if events:
+        with writing(engine) as conn:
+            store_events(conn, events)
+    return len(events)
 
 
 @router.post(WEBHOOK_PATH, dependencies=[Depends(require_webhook_secret)])
@@ -36,12 +38,12 @@ async def label_studio_webhook(request: Request, engine: EngineDep) -> dict[str,
     except ValueError:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not JSON") from None
     try:
-        received, queued = await run_in_threadpool(_store, engine, body)
+        received = await run_in_threadpool(_store, engine, body)
     except BadEvent as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    if queued:
+    if received:
         request.app.state.inbox.notify()
-    return {"received": received, "queued": len(queued)}
+    return {"received": received}
 
 
 @router.get(WEBHOOK_PATH + "/inbox", dependencies=[Depends(require_api_token)])
