@@ -101,7 +101,10 @@ class ListedTask:
 
 
 def ls_time(moment: datetime) -> str:
-    """A time in the one format Label Studio's task filters accept."""
+    """A time in the one format Label Studio's task filters accept (naive times are UTC, as
+    SQLite gives back the times pairloop stored)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

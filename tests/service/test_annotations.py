@@ -36,3 +36,13 @@ def test_the_interface_offers_every_relation_fine_code_unsure_and_a_comment():
         assert text in config
     for code in FINE_CODES:
         assert f'alias="{code}"' in config and fine_choice_label(code) in config
+
+
+def test_label_studio_filter_times_are_utc_whether_or_not_naive():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from annotator.label_studio import ls_time
+
+    naive = datetime(2026, 1, 2, 3, 4, 5, 600)
+    aware = datetime(2026, 1, 2, 5, 4, 5, 600, tzinfo=timezone(timedelta(hours=2)))
+    assert ls_time(naive) == ls_time(aware) == ls_time(naive.replace(tzinfo=UTC)) == "2026-01-02T03:04:05.000600Z"
