@@ -23,8 +23,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The demo and the tests share one Label Studio installation (about 1 GB, installed once).
 demo: $(STAMP)
-	PAIRLOOP_DATA_DIR=$(CURDIR)/.pairloop/demo $(BIN)/pairloop demo
+	PAIRLOOP_DATA_DIR=$(CURDIR)/.pairloop/demo \
+	PAIRLOOP_LABEL_STUDIO_HOME=$(CURDIR)/.pairloop/label-studio \
+	$(BIN)/pairloop demo
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 
 from pairloop.commands import demo, imports, init, llm, serve, stats, studio
 from pairloop.commands import evaluate, pool, simulate, train
+from pairloop.commands import round as round_cmd
 from pairloop.console import err_console
 from pairloop.store_access import SchemaOutdated
 from store.errors import BadInput, StoreUnavailable
@@ -50,6 +51,7 @@ app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("simulate")(simulate.simulate)
 app.add_typer(pool.app, name="pool")
+app.add_typer(round_cmd.app, name="round")
 
 
 def main() -> None:

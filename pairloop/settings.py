@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     min_agreeing: int = Field(
         default=2, ge=1, description="Agreeing human answers a verified label needs (1: one annotator is enough)."
     )
+    features: str = Field(default="tfidf", description="Item encoder of the relation classifier: tfidf or minilm.")
+    test_set: Path | None = Field(
+        default=None, description="Labelled pair file for held-out macro-F1 when a round closes."
+    )
     # Label Studio: an existing server (URL + legacy or personal access token), or the local one.
     label_studio_url: str | None = Field(
         default=None, description="An existing Label Studio; default: the local one `pairloop studio up` starts."

@@ -1,9 +1,11 @@
 """A small sample catalogue the project writes itself, for ``make demo`` and for tests.
 
-Twelve categories in six departments. Inside a department the two categories complement
-each other (tent + sleeping bag); items of one category substitute each other; items of
-different departments are unrelated. Each relation also has its fine FBL code, so the files
-exercise the whole taxonomy. The truth table is what simulated annotators answer from.
+Twelve product types in six departments. Inside a department the two types complement
+each other (tent + sleeping bag); items of one type substitute each other; items of different
+departments are unrelated. Each relation also has its fine FBL code, so the files exercise the
+whole taxonomy. As in many real catalogues, an item's category path names only its department:
+the type shows in the title text, which the classifier has to learn to read. The truth table
+is what simulated annotators answer from.
 """
 
 from __future__ import annotations
@@ -69,16 +71,13 @@ DEPARTMENTS: dict[str, tuple[tuple[str, list[str], list[str]], tuple[str, list[s
 class SampleItem:
     external_id: str
     title: str
-    category_path: str
+    department: str
+    category: str  # the product type: hidden from the catalogue, known to the truth table
     description: str
 
     @property
-    def department(self) -> str:
-        return self.category_path.split(" > ")[0]
-
-    @property
-    def category(self) -> str:
-        return self.category_path.split(" > ")[1]
+    def category_path(self) -> str:
+        return self.department
 
 
 def make_items(per_category: int = 25, seed: int = 7) -> list[SampleItem]:
@@ -96,15 +95,16 @@ def make_items(per_category: int = 25, seed: int = 7) -> list[SampleItem]:
                 items.append(SampleItem(
                     external_id=f"SKU-{number:04d}",
                     title=title,
-                    category_path=f"{department} > {category}",
-                    description=f"{title}. A {category.lower()[:-1]} from our {department.lower()} range.",
+                    department=department,
+                    category=category,
+                    description=f"{title}, from our {department.lower()} range.",
                 ))
     return items
 
 
 def truth(a: SampleItem, b: SampleItem) -> tuple[Relation, int]:
     """The true relation and fine code of (a, b), in that order."""
-    if a.category_path == b.category_path:
+    if (a.department, a.category) == (b.department, b.category):
         return Relation.SUBSTITUTE, 1
     if a.department != b.department:
         return Relation.UNRELATED, 8
@@ -128,20 +128,22 @@ def _candidate_pairs(items: list[SampleItem], rng: random.Random) -> list[tuple[
     same = [(a, b) for a, b in combinations(items, 2) if a.department == b.department]
     cross = [(a, b) for a, b in combinations(items, 2) if a.department != b.department]
     pairs = rng.sample(same, k=min(len(same), 1500)) + rng.sample(cross, k=1500)
+    rng.shuffle(pairs)  # the test set and the pool must both mix every relation
     return [(b, a) if rng.random() < 0.5 else (a, b) for a, b in pairs]
 
 
-def _write_pairs(path: Path, pairs, with_labels: bool, actor: str = "") -> None:
+def _write_pairs(path: Path, pairs, with_labels: bool, actors: tuple[str, ...] = ("",)) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         header = ["item_a", "item_b", "title_a", "title_b", "category_a", "category_b"]
         writer.writerow(header + (["relation", "fine_code", "actor", "source"] if with_labels else []))
         for a, b in pairs:
             row = [a.external_id, b.external_id, a.title, b.title, a.category_path, b.category_path]
-            if with_labels:
-                relation, code = truth(a, b)
-                row += [relation.value, code, actor, "human"]
-            writer.writerow(row)
+            if not with_labels:
+                writer.writerow(row)
+                continue
+            relation, code = truth(a, b)
+            writer.writerows(row + [relation.value, code, actor, "human"] for actor in actors)
 
 
 def write_sample(directory: Path, seed: int = 7, seed_per_class: int = 10) -> SampleFiles:
@@ -163,8 +165,10 @@ def write_sample(directory: Path, seed: int = 7, seed_per_class: int = 10) -> Sa
     seed_pairs = [p for r in Relation for p in by_relation[r][:seed_per_class]]
     rest = [p for p in pairs if p not in set(seed_pairs)]
     test_pairs, pool_pairs = rest[:600], rest[600:]
-    _write_pairs(files.seed_labels, seed_pairs, with_labels=True, actor="seed-annotator")
+    # Seed labels were checked by three people, so they pass the "two agree" rule.
+    _write_pairs(files.seed_labels, seed_pairs, with_labels=True,
+                 actors=("seed-annotator-1", "seed-annotator-2", "seed-annotator-3"))
     _write_pairs(files.pool, pool_pairs, with_labels=False)
-    _write_pairs(files.test, test_pairs, with_labels=True, actor="test-annotator")
-    _write_pairs(files.truth, pairs, with_labels=True, actor="truth")
+    _write_pairs(files.test, test_pairs, with_labels=True, actors=("test-annotator",))
+    _write_pairs(files.truth, pairs, with_labels=True, actors=("truth",))
     return files

@@ -1,0 +1,195 @@
+"""``pairloop round start|status|sync|close|list``: acquisition rounds with Label Studio."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
+from annotator.llm import LlmError
+from pairloop import rounds, service, studio
+from pairloop.commands.llm import labeller_from_settings
+from pairloop.console import console, emit_json, err_console, progress_bar
+from pairloop.settings import Settings, get_settings
+from pairloop.store_access import open_store
+from pairloop.training import load_or_train, retrain_for_round
+from store.errors import BadInput
+from store.models import Round
+
+app = typer.Typer(help="Acquisition rounds: select pairs, get LLM proposals, verify in Label Studio, close.",
+                  no_args_is_help=True)
+
+JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
+RoundArg = typer.Argument(None, help="Round id (default: the newest round).")
+
+
+@contextmanager
+def _resumable(round_hint: str) -> Iterator[None]:
+    """An unreachable Label Studio or LLM: one clear line, exit 1, the round kept as it is."""
+    try:
+        yield
+    except (LabelStudioUnavailable, LabelStudioError, studio.StudioError, LlmError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}\nThe round keeps its state: {round_hint}",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except rounds.RoundError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def start_round(settings: Settings, strategy: str, size: int, seed: int | None,
+                llm: str | None) -> dict[str, Any]:
+    """Resume the unfinished round, or select a new one; then propose, gate and push it."""
+    engine = open_store(settings)
+    with engine.connect() as conn:
+        round_id = rounds.unfinished_round(conn)
+    resumed = round_id is not None
+    if round_id is None:
+        model, version = load_or_train(engine, settings)
+        with progress_bar("selecting pairs") as advance:
+            from active_learning.rounds import select_round
+
+            round_id = select_round(
+                engine, model, strategy, size, seed if seed is not None else _next_seed(engine),
+                classifier_version=version, rule=settings.majority_rule,
+                min_agreeing=settings.min_agreeing, progress=advance)
+    summary: dict[str, Any] = {"round": round_id, "resumed": resumed}
+    backend = llm or settings.llm_backend
+    labeller_id = None
+    if backend != "none":
+        labeller = labeller_from_settings(settings.model_copy(update={"llm_backend": backend}))
+        labeller_id = (labeller.model_name, labeller.prompt_version)
+        gate = rounds.calibrate_gate(engine, *labeller_id, settings.llm_target_precision,
+                                     settings.majority_rule, settings.min_agreeing)
+        with progress_bar("LLM proposals") as advance:
+            summary["proposals"] = vars(rounds.propose(engine, round_id, labeller, gate, advance))
+    client = studio.connect(settings)
+    with progress_bar("pushing to Label Studio") as advance:
+        summary["label_studio_project"] = rounds.push(
+            engine, round_id, client, labeller_id, settings.annotators_per_pair,
+            lambda project: service.register_webhook(settings, client, project), advance)
+    summary["status"] = rounds.status(engine, round_id, settings.majority_rule, settings.min_agreeing)
+    engine.dispose()
+    return summary
+
+
+def _next_seed(engine) -> int:
+    with engine.connect() as conn:
+        last = conn.execute(select(Round.id).order_by(Round.id.desc()).limit(1)).scalar_one_or_none()
+    return (last or 0) + 1
+
+
+@app.command("start")
+def start(
+    strategy: str = typer.Option("dynamic", help="Query strategy (see `pairloop simulate --help`)."),
+    size: int = typer.Option(30, min=1, help="Pairs to select."),
+    seed: int | None = typer.Option(None, help="Random seed (default: the round number)."),
+    llm: str | None = typer.Option(None, help="LLM backend: local, openai or none (default: PAIRLOOP_LLM_BACKEND)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Start a round (or resume the unfinished one): select, propose, auto-accept, push to Label Studio."""
+    settings = get_settings()
+    with _resumable("run `pairloop round start` again to resume it"):
+        summary = start_round(settings, strategy, size, seed, llm)
+    if as_json:
+        emit_json(summary)
+        return
+    verb = "resumed" if summary["resumed"] else "started"
+    proposals = summary.get("proposals") or {}
+    console.print(f"round {summary['round']} {verb}: {summary['status']['pairs']} pairs, "
+                  f"{proposals.get('auto_accepted', 0)} auto-accepted by the trust gate, "
+                  f"{summary['status']['pending']} waiting in Label Studio project "
+                  f"{summary['label_studio_project']}")
+
+
+@app.command("status")
+def status(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
+    """Verified / pending / unsure / disputed counts, annotators' progress and agreement."""
+    settings = get_settings()
+    engine = open_store(settings)
+    with _resumable("nothing was changed"):
+        data = rounds.status(engine, round_id, settings.majority_rule, settings.min_agreeing)
+    engine.dispose()
+    if as_json:
+        emit_json(data)
+        return
+    table = Table(title=f"round {data['round']} · {data['state']} · {data['strategy']}", show_header=False)
+    for key in ("pairs", "verified", "auto_accepted", "pending", "unsure", "disputed_by_llm", "without_majority"):
+        table.add_row(key.replace("_", " "), str(data[key]))
+    alpha = data["inter_annotator_alpha"]
+    table.add_row("annotator agreement (α)", "n/a" if alpha is None else f"{alpha:.3f}")
+    llm = data["llm_vs_human"]
+    if llm["pairs"]:
+        table.add_row("LLM vs humans", f"accuracy {llm['accuracy']:.3f}, κ {llm['kappa']:.3f} on {llm['pairs']} pairs")
+    for annotator in data["annotators"]:
+        accuracy = annotator["accuracy"]
+        table.add_row(f"  {annotator['actor']}", f"{annotator['answers']} answers"
+                      + ("" if accuracy is None else f", accuracy {accuracy:.2f}"))
+    console.print(table)
+
+
+@app.command("sync")
+def sync(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
+    """Reconcile with Label Studio: fetch annotations changed since the last sync."""
+    settings = get_settings()
+    engine = open_store(settings)
+    with _resumable("run `pairloop round sync` again"):
+        with engine.connect() as conn:
+            round_id = rounds.get_round(conn, round_id).id
+        with progress_bar(f"syncing round {round_id}") as advance:
+            report = rounds.sync(engine, round_id, studio.connect(settings), advance)
+    engine.dispose()
+    if as_json:
+        emit_json(report)
+    else:
+        console.print(f"round {round_id}: {report['tasks_listed']} tasks listed, "
+                      f"{report['annotations_seen']} annotations seen")
+
+
+@app.command("close")
+def close(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
+    """Derive verified labels, retrain the classifier, record metrics, and close the round."""
+    settings = get_settings()
+    engine = open_store(settings)
+    with _resumable("nothing was changed"):
+        with engine.connect() as conn:
+            round_id = rounds.get_round(conn, round_id).id
+        metrics = rounds.close(engine, round_id, lambda: retrain_for_round(engine, settings),
+                               settings.majority_rule, settings.min_agreeing)
+    engine.dispose()
+    if as_json:
+        emit_json({"round": round_id, "metrics": metrics})
+        return
+    trained = metrics["classifier"]
+    held_out = trained.get("test_macro_f1")
+    console.print(f"round {round_id} closed: {metrics['verified']} of {metrics['pairs']} pairs verified; "
+                  f"classifier {trained['version']} trained on {trained['n_labels']} labels"
+                  + ("" if held_out is None else f", held-out macro-F1 {held_out:.3f}"))
+
+
+@app.command("list")
+def list_rounds(as_json: bool = JsonOpt) -> None:
+    """Every round with its state and headline figures."""
+    settings = get_settings()
+    engine = open_store(settings)
+    with engine.connect() as conn:
+        rows = Session(bind=conn).scalars(select(Round).order_by(Round.id)).all()
+    engine.dispose()
+    data = [{"round": r.id, "state": r.state, "strategy": r.strategy, "seed": r.seed,
+             "classifier_version": r.classifier_version, "created_at": r.created_at,
+             "metrics": r.metrics} for r in rows]
+    if as_json:
+        emit_json(data)
+        return
+    table = Table("round", "state", "strategy", "classifier", "verified", "held-out macro-F1")
+    for r in data:
+        metrics = r["metrics"] or {}
+        f1 = (metrics.get("classifier") or {}).get("test_macro_f1")
+        table.add_row(str(r["round"]), r["state"], r["strategy"], r["classifier_version"] or "",
+                      str(metrics.get("verified", "")), "" if f1 is None else f"{f1:.3f}")
+    console.print(table)
