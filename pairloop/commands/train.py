@@ -8,13 +8,14 @@ from pairloop.commands.simulate import FEATURE_NAMES
 from pairloop.console import console, emit_json, progress_bar
 from pairloop.settings import get_settings
 from pairloop.store_access import open_store
-from store.errors import BadInput
+from pairloop.training import TrainParams, train_on_store
 
-FEATURES_HELP = f"Item encoder: {FEATURE_NAMES} (tfidf: char n-grams, any language; minilm: English)."
+FEATURES_HELP = (f"Item encoder: {FEATURE_NAMES} (tfidf: char n-grams, any language; minilm: English). "
+                 "Default: PAIRLOOP_FEATURES.")
 
 
 def train(
-    features: str = typer.Option("tfidf", "--features", help=FEATURES_HELP),
+    features: str | None = typer.Option(None, "--features", help=FEATURES_HELP),
     members: int = typer.Option(10, min=1, help="Logistic regressions in the committee."),
     c: float = typer.Option(10.0, "--c", min=1e-6, help="Inverse regularisation strength of each member."),
     cv: int = typer.Option(0, "--cv", min=0, help="Also report K-fold cross-validated macro-F1 (0: off)."),
@@ -24,43 +25,19 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Train the committee on the verified labels (majority rule: PAIRLOOP_MAJORITY_RULE) and save a version."""
-    import numpy as np
-
-    from active_learning.rounds import acquired_pair_ids
-    from classifier.committee import RelationCommittee
-    from classifier.data import labels_hash, require_labelled, store_labelled_pairs
-    from classifier.encoders import ENCODERS
-    from classifier.model import RelationModel, make_featuriser
-    from classifier.registry import save_model
-    from classifier.validation import cross_validate
-
-    if features not in ENCODERS:
-        raise BadInput(f"unknown features {features!r}; choose from {', '.join(ENCODERS)}")
     settings = get_settings()
+    params = TrainParams(features or settings.features, members, c, seed, keep_round_labels, cv)
     engine = open_store(settings)
-    with engine.connect() as conn:
-        labelled = store_labelled_pairs(conn, settings.majority_rule, settings.min_agreeing)
-    labelled = require_labelled(labelled, "the store's verified labels")
-    acquired = acquired_pair_ids(engine) if keep_round_labels else set()
-    priority = np.array([key in acquired for key in labelled.keys], dtype=bool)
-    params = {"n_members": members, "C": c, "random_state": seed}
-    metrics = {"classes": labelled.classes(), "round_labels": int(priority.sum())}
-    if cv:
-        with progress_bar(f"{cv}-fold cross-validation", cv) as advance:
-            metrics["cv"] = cross_validate(labelled, cv, features, seed, params, on_fold=advance)
-    with progress_bar("training", None):
-        model = RelationModel.train(labelled, make_featuriser(features), RelationCommittee(**params), priority)
-    info = save_model(engine, model, settings.data_path / "models", labels_hash(labelled), len(labelled), metrics)
+    with progress_bar("training" + (f" ({cv}-fold cross-validation first)" if cv else ""), cv or None) as advance:
+        info = train_on_store(engine, settings, params, on_fold=advance)
     engine.dispose()
     if as_json:
         emit_json({"version": info.version, "path": info.path, "n_labels": info.n_labels,
-                   "labels_hash": info.labels_hash, "featuriser": info.featuriser, "metrics": metrics})
+                   "labels_hash": info.labels_hash, "featuriser": info.featuriser, "metrics": info.metrics})
         return
-    line = f"trained {info.version} on {info.n_labels:,} verified labels ({_inline(metrics['classes'])})"
+    classes = ", ".join(f"{k} {v:,}" for k, v in sorted(info.metrics["classes"].items()))
+    line = f"trained {info.version} on {info.n_labels:,} verified labels ({classes})"
     if cv:
-        line += f"; {cv}-fold macro-F1 {metrics['cv']['macro_f1']:.3f} ± {metrics['cv']['macro_f1_std']:.3f}"
+        scores = info.metrics["cv"]
+        line += f"; {cv}-fold macro-F1 {scores['macro_f1']:.3f} ± {scores['macro_f1_std']:.3f}"
     console.print(line)
-
-
-def _inline(counts: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
