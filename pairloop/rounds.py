@@ -242,13 +242,17 @@ def _llm_vs_human(votes, proposals: dict[int, tuple[str, str | None]], rule: Maj
     return {"pairs": len(truth), "accuracy": accuracy, "kappa": kappa}
 
 
-def sync(engine: Engine, round_id: int, studio: LabelStudio, progress: Progress | None = None) -> dict[str, Any]:
-    """Reconcile with Label Studio: annotations changed since the last sync (all the first time)."""
+def sync(engine: Engine, round_id: int, connect: Callable[[], LabelStudio],
+         progress: Progress | None = None) -> dict[str, Any]:
+    """Reconcile with Label Studio: annotations changed since the last sync (all the first time).
+
+    ``connect`` gives the Label Studio client; it is called only once the round is known to
+    have a project there."""
     with engine.connect() as conn:
         round_ = get_round(conn, round_id)
     if round_.ls_project_id is None:
         raise RoundError(f"round {round_id} has nothing in Label Studio yet (state {round_.state})")
-    report = reconcile(engine, studio, round_.id, round_.ls_project_id, since=round_.last_synced_at,
+    report = reconcile(engine, connect(), round_.id, round_.ls_project_id, since=round_.last_synced_at,
                        advance=progress or (lambda _n: None))
     with engine.begin() as conn:
         conn.execute(update(Round).where(Round.id == round_.id).values(last_synced_at=report.synced_at))

@@ -77,7 +77,7 @@ def demo(
             delivered = parts.wait_for_webhooks(engine, round_id, sum(answered.values()))
             console.print(f"round {round_id}: {sum(answered.values())} answers given, "
                           f"{delivered} delivered by the webhook")
-            rounds.sync(engine, round_id, studio.connect(settings))
+            rounds.sync(engine, round_id, lambda: studio.connect(settings))
             metrics = rounds.close(engine, round_id, lambda: retrain_for_round(engine, settings),
                                    settings.majority_rule, settings.min_agreeing)
             labels = points[-1]["labels"] + metrics["verified"]

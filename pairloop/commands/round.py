@@ -142,7 +142,7 @@ def sync(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
         with engine.connect() as conn:
             round_id = rounds.get_round(conn, round_id).id
         with progress_bar(f"syncing round {round_id}") as advance:
-            report = rounds.sync(engine, round_id, studio.connect(settings), advance)
+            report = rounds.sync(engine, round_id, lambda: studio.connect(settings), advance)
     engine.dispose()
     if as_json:
         emit_json(report)

@@ -72,7 +72,7 @@ async def round_status(round_id: int, engine: EngineDep, settings: SettingsDep) 
 @router.post("/{round_id}/sync")
 async def sync(round_id: int, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
     """Reconcile with Label Studio (the safety net behind the webhook)."""
-    return await _call(lambda: rounds.sync(engine, round_id, studio.connect(settings)))
+    return await _call(lambda: rounds.sync(engine, round_id, lambda: studio.connect(settings)))
 
 
 @router.post("/{round_id}/close")

@@ -1,0 +1,110 @@
+"""Acquisition rounds end to end: the real Label Studio, the real service, the embedded LLM."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from service.support import free_port, service_settings
+from sqlalchemy import func, select
+
+from annotator.label_studio import LabelStudio, LabelStudioUnavailable
+from pairloop import demo, rounds
+from pairloop.api.server import ServiceThread
+from pairloop.commands.round import start_round
+from pairloop.sample.catalogue import write_sample
+from pairloop.training import retrain_for_round
+from store import formats
+from store.db import make_engine
+from store.importer import Importer
+from store.models import Label, LlmProposal, RoundPair
+
+pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[2]
+
+PEOPLE = (demo.SimulatedAnnotator("r1@pairloop.test", 0.0, 0.0),
+          demo.SimulatedAnnotator("r2@pairloop.test", 0.0, 0.0))
+
+
+@pytest.fixture
+def llm_model_cache() -> Path:
+    """Where the dequantised embedded model is kept between runs (as the LLM tests do)."""
+    return Path(os.environ.get("PAIRLOOP_TEST_MODEL_CACHE", REPO / ".pairloop" / "test-models"))
+
+
+@pytest.fixture
+def loop(sqlite_url, tmp_path, studio_state, llm_model_cache):
+    """A store holding the sample catalogue, wired to the session's Label Studio."""
+    sample = write_sample(tmp_path / "sample")
+    settings = service_settings(sqlite_url, tmp_path / "data", label_studio_url=studio_state.url,
+                                label_studio_token=studio_state.token, annotators_per_pair=2,
+                                test_set=sample.test, llm_model_cache=llm_model_cache)
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        importer = Importer(conn)
+        importer.items(formats.read_items(sample.catalogue))
+        importer.pairs(formats.read_pairs(sample.seed_labels))
+        importer.pairs(formats.read_pairs(sample.pool))
+    yield settings, engine
+    engine.dispose()
+
+
+def count(engine, stmt) -> int:
+    with engine.connect() as conn:
+        return conn.execute(stmt).scalar_one()
+
+
+def test_a_round_from_selection_to_close(loop, studio_state):
+    settings, engine = loop
+    with ServiceThread(settings):
+        summary = start_round(settings, "margin", 6, seed=3, llm="local")
+        round_id, project = summary["round"], summary["label_studio_project"]
+        status = summary["status"]
+        assert status["state"] == "verifying" and status["pairs"] == 6
+        assert summary["proposals"]["pairs"] == 6
+        # The embedded model is weak: the gate, calibrated on no human evidence yet, accepts nothing.
+        assert summary["proposals"]["auto_accepted"] == 0 and status["pending"] == 6
+        admin = LabelStudio(studio_state.url, studio_state.token)
+        tasks = list(admin.list_tasks(project))
+        assert len(tasks) == 6 and {t.data["round_id"] for t in tasks} == {round_id}
+        assert count(engine, select(func.count()).select_from(LlmProposal)) == 6
+
+        truths = demo.truth_by_pair(engine, seed=7)
+        answered = demo.answer_round(studio_state.url, project, PEOPLE, truths, seed=1)
+        assert answered == {p.email: 6 for p in PEOPLE}
+        assert demo.wait_for_webhooks(engine, round_id, 12) == 12
+
+    status = rounds.status(engine, round_id, settings.majority_rule, settings.min_agreeing)
+    assert (status["verified"], status["pending"], status["without_majority"]) == (6, 0, 0)
+    assert status["inter_annotator_alpha"] == 1.0  # two error-free annotators
+    assert status["llm_vs_human"]["pairs"] > 0  # readable proposals compared with the verdicts
+    sync = rounds.sync(engine, round_id, lambda: LabelStudio(studio_state.url, studio_state.token))
+    assert sync["processing"]["labels_added"] == 0  # the webhook already delivered everything
+
+    metrics = rounds.close(engine, round_id, lambda: retrain_for_round(engine, settings),
+                           settings.majority_rule, settings.min_agreeing)
+    assert metrics["verified"] == 6 and 0.0 <= metrics["classifier"]["test_macro_f1"] <= 1.0
+    assert metrics["classifier"]["n_labels"] == 30 + 6
+    with pytest.raises(rounds.RoundError, match="already closed"):
+        rounds.close(engine, round_id, lambda: {}, settings.majority_rule, settings.min_agreeing)
+
+
+def test_label_studio_down_keeps_the_round_and_a_retry_pushes_each_pair_once(loop, studio_state):
+    settings, engine = loop
+    dead = settings.model_copy(update={"label_studio_url": f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(LabelStudioUnavailable):
+        start_round(dead, "random", 5, seed=2, llm="none")
+    with engine.connect() as conn:
+        round_id = rounds.unfinished_round(conn)
+        assert rounds.get_round(conn, round_id).ls_project_id is None
+    assert count(engine, select(func.count()).select_from(RoundPair)
+                 .where(RoundPair.ls_task_id.is_not(None))) == 0
+
+    summary = start_round(settings, "random", 5, seed=2, llm="none")
+    assert summary["resumed"] and summary["round"] == round_id
+    again = start_round(settings, "random", 5, seed=2, llm="none")  # a new round: the first is done
+    assert again["round"] != round_id and not again["resumed"]
+    admin = LabelStudio(studio_state.url, studio_state.token)
+    assert len(list(admin.list_tasks(summary["label_studio_project"]))) == 5
+    assert count(engine, select(func.count()).select_from(Label).where(Label.source == "llm")) == 0
