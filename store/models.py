@@ -82,6 +82,7 @@ class Label(Base):
         CheckConstraint("fine_code IS NULL OR (fine_code BETWEEN 1 AND 9)", name="ck_labels_fine"),
         Index("ix_labels_pair_actor", "pair_id", "actor"),
         Index("ix_labels_round", "round_id"),
+        Index("ix_labels_ls_annotation", "ls_annotation_id"),  # webhook processing looks labels up by it
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
