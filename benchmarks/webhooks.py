@@ -3,8 +3,9 @@
 An open-loop generator (each request leaves at its scheduled time, latency counted from
 that time, so a slow server cannot hide its queue) posts ANNOTATION_CREATED deliveries of
 Label Studio's size and shape, each a distinct annotation. Baseline in the same run: the
-same rate against the same server's ``GET /health`` (one database read, no write). After the
-load, the events and labels in the store are counted: every accepted delivery must be there.
+same rate against the same server's ``GET /health`` (one database read, no write). Each load
+follows a 2 s warm-up that is not timed. After the load, the events and labels in the store
+are counted: every delivery, warm-up included, must be there.
 Goal: webhook p99 < 50 ms, 0 events lost. SQLite, and PostgreSQL when it is reachable.
 
     .venv/bin/python -m benchmarks.webhooks [--rate 200] [--seconds 30]
@@ -42,6 +43,7 @@ PG_ADMIN = os.environ.get("PAIRLOOP_TEST_PG", "postgresql+psycopg://postgres@127
 SECRET = "bench-secret"
 N_PAIRS = 200
 MAX_CONNECTIONS = 64
+WARM_UP_S = 2.0
 
 
 def _free_port() -> int:
@@ -193,21 +195,25 @@ def _count_after(url: str, expected: int, timeout_s: float = 120.0) -> tuple[int
 
 
 def _run(database: str, url: str, data_dir: Path, rate: float, seconds: float) -> dict:
+    """Warm each endpoint up for WARM_UP_S (not timed: first requests fill caches and open
+    connections), then measure; every delivery, warm-up included, must end up in the store."""
     round_id, pair_ids = _seed(url)
-    n = int(rate * seconds)
-    bodies = _bodies(n, round_id, pair_ids)
+    n, warm = int(rate * seconds), int(rate * WARM_UP_S)
+    bodies = _bodies(warm + n, round_id, pair_ids)
     port = _free_port()
     server = _serve(url, data_dir, port)
     try:
+        asyncio.run(_load("GET", port, "/health", None, rate, warm))
         base = asyncio.run(_load("GET", port, "/health", None, rate, n))
-        hooks = asyncio.run(_load("POST", port, "/webhooks/label-studio", bodies, rate, n))
-        events, labels, drain_s = _count_after(url, hooks["ok"])
+        warmed = asyncio.run(_load("POST", port, "/webhooks/label-studio", bodies[:warm], rate, warm))
+        hooks = asyncio.run(_load("POST", port, "/webhooks/label-studio", bodies[warm:], rate, n))
+        events, labels, drain_s = _count_after(url, warmed["ok"] + hooks["ok"])
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return {"database": database, "rate": rate, "seconds": seconds, "webhook": hooks, "baseline_health": base,
-            "events_stored": events, "labels_stored": labels, "lost": n - events,
-            "backlog_drained_s": round(drain_s, 2)}
+    return {"database": database, "rate": rate, "seconds": seconds, "warm_up_requests": warm,
+            "webhook": hooks, "baseline_health": base, "events_stored": events, "labels_stored": labels,
+            "lost": warm + n - events, "backlog_drained_s": round(drain_s, 2)}
 
 
 def _postgres() -> tuple[str, str] | None:
