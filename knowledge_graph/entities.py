@@ -24,7 +24,7 @@ from knowledge_graph.text import head_candidates, normalise_term
 CATEGORY = "category"
 TITLE = "title"
 TAGGER = "tagger"
-MIN_DEPTH = 3  # "Clothing > Shoes & Jewelry > X": the first level that can name a kind of thing
+MIN_DEPTH = 2  # a leaf with a parent: "snacks > cookies cakes"; a lone top level names nothing
 
 
 @dataclass(frozen=True, slots=True)

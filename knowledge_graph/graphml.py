@@ -1,8 +1,9 @@
-"""A streaming GraphML writer for the entity graph.
+"""GraphML for the entity graph, written column by column.
 
 networkx builds the whole XML tree in memory, which takes minutes for a million edges;
-this writes the same format line by line (``networkx.read_graphml`` reads it back, which
-the tests check). Edge provenance beyond the counts lives in the Parquet/JSONL files.
+this writes the same format from the snapshot's Arrow columns with Arrow string kernels
+(``networkx.read_graphml`` reads it back, which the tests check). Edge provenance beyond
+the counts lives in the Parquet/JSONL files.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from knowledge_graph.graph import Edge, Node
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from knowledge_graph.columnar import TextColumns, write_lines
 
 NODE_KEYS = (("n_items", "int"), ("methods", "string"))
 EDGE_KEYS = (("relation", "string"), ("weight", "double"), ("confidence", "double"),
@@ -22,29 +26,26 @@ HEADER = (
     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
     'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
     'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n'
+    + "".join(f'  <key id="{n}" for="node" attr.name="{n}" attr.type="{t}" />\n' for n, t in NODE_KEYS)
+    + "".join(f'  <key id="{n}" for="edge" attr.name="{n}" attr.type="{t}" />\n' for n, t in EDGE_KEYS)
+    + '  <graph edgedefault="undirected">\n'
 )
+FOOTER = "  </graph>\n</graphml>\n"
 
 
-def write_graphml(path: Path, nodes: list[Node], edges: list[Edge]) -> None:
-    with path.open("w", encoding="utf-8", buffering=1 << 20) as out:
-        out.write(HEADER)
-        for name, kind in NODE_KEYS:
-            out.write(f'  <key id="{name}" for="node" attr.name="{name}" attr.type="{kind}" />\n')
-        for name, kind in EDGE_KEYS:
-            out.write(f'  <key id="{name}" for="edge" attr.name="{name}" attr.type="{kind}" />\n')
-        out.write('  <graph edgedefault="undirected">\n')
-        out.writelines(
-            f"    <node id={quoteattr(n.entity)}><data key=\"n_items\">{n.n_items}</data>"
-            f"<data key=\"methods\">{escape(','.join(n.methods))}</data></node>\n"
-            for n in nodes
-        )
-        out.writelines(
-            f"    <edge id=\"e{i}\" source={quoteattr(e.a)} target={quoteattr(e.b)}>"
-            f"<data key=\"relation\">{e.relation}</data><data key=\"weight\">{e.weight!r}</data>"
-            f"<data key=\"confidence\">{e.confidence!r}</data>"
-            f"<data key=\"n_item_pairs\">{e.n_item_pairs}</data>"
-            f"<data key=\"n_entity_labels\">{e.n_entity_labels}</data>"
-            f"<data key=\"verified\">{'true' if e.verified else 'false'}</data></edge>\n"
-            for i, e in enumerate(edges)
-        )
-        out.write("  </graph>\n</graphml>\n")
+def _data(columns: TextColumns, keys: tuple[tuple[str, str], ...]) -> list:
+    parts: list = []
+    for key, _kind in keys:
+        parts += [f'<data key="{key}">', columns.xml(key, escape), "</data>"]
+    return parts
+
+
+def write_graphml(path: Path, nodes: TextColumns, edges: TextColumns) -> None:
+    """Nodes are entities (id = name); edges carry their relation, weight and counts."""
+    node_lines = pc.binary_join_element_wise(
+        "    <node id=", nodes.xml("entity", quoteattr), ">", *_data(nodes, NODE_KEYS), "</node>\n", "")
+    edge_lines = pc.binary_join_element_wise(
+        "    <edge source=", edges.xml("a", quoteattr), " target=", edges.xml("b", quoteattr), ">",
+        *_data(edges, EDGE_KEYS), "</edge>\n", "")
+    lines = pa.concat_arrays([node_lines.cast(pa.large_string()), edge_lines.cast(pa.large_string())])
+    write_lines(path, lines, HEADER, FOOTER)

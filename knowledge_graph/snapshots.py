@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from knowledge_graph.graph import Edge, EntityGraph, Node
+from knowledge_graph.graph import SOURCES, Edge, EntityGraph, Node
+from knowledge_graph.columnar import TextColumns, write_lines
 from knowledge_graph.graphml import write_graphml
 from store.errors import BadInput
 
@@ -39,8 +39,8 @@ EDGE_SCHEMA = pa.schema([
     ("a", pa.string()), ("b", pa.string()), ("relation", pa.string()),
     ("weight", pa.float64()), ("confidence", pa.float64()),
     ("n_item_pairs", pa.int64()), ("n_entity_labels", pa.int64()), ("verified", pa.bool_()),
-    ("sources", pa.map_(pa.string(), pa.int64())), ("rounds", pa.list_(pa.int64())),
-    ("evidence", pa.list_(pa.string())),
+    *((f"n_{source}", pa.int64()) for source in SOURCES),  # the Edge tuple's field order
+    ("rounds", pa.list_(pa.int64())), ("evidence", pa.list_(pa.string())),
 ])
 ITEM_SCHEMA = pa.schema([("item", pa.string()), ("entities", pa.list_(pa.string()))])
 
@@ -61,36 +61,22 @@ def content_checksum(file_hashes: dict[str, str]) -> str:
     return hashlib.sha256("".join(f"{name} {h}\n" for name, h in sorted(file_hashes.items())).encode()).hexdigest()
 
 
-def _columns(graph: EntityGraph) -> tuple[dict, dict, dict]:
-    nodes = {"entity": [n.entity for n in graph.nodes], "n_items": [n.n_items for n in graph.nodes],
-             "methods": [list(n.methods) for n in graph.nodes]}
-    e = graph.edges
-    edges = {
-        "a": [x.a for x in e], "b": [x.b for x in e], "relation": [x.relation for x in e],
-        "weight": [x.weight for x in e], "confidence": [x.confidence for x in e],
-        "n_item_pairs": [x.n_item_pairs for x in e], "n_entity_labels": [x.n_entity_labels for x in e],
-        "verified": [x.verified for x in e], "sources": [x.sources for x in e],
-        "rounds": [list(x.rounds) for x in e], "evidence": [list(x.evidence) for x in e],
-    }
-    items = sorted(graph.item_entities.items())
-    return nodes, edges, {"item": [k for k, _v in items], "entities": [list(v) for _k, v in items]}
+def _tables(graph: EntityGraph) -> dict[str, pa.Table]:
+    def table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+        return pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)],
+                                    schema=schema)
 
-
-def _write_jsonl(path: Path, columns: dict[str, list]) -> None:
-    names = list(columns)
-    with path.open("wb", buffering=1 << 20) as out:
-        out.writelines(orjson.dumps(dict(zip(names, row, strict=True))) + b"\n"
-                       for row in zip(*columns.values(), strict=True))
+    return {"nodes": table(graph.nodes, NODE_SCHEMA), "edges": table(graph.edges, EDGE_SCHEMA),
+            "item_entities": table(sorted(graph.item_entities.items()), ITEM_SCHEMA)}
 
 
 def _write_data(graph: EntityGraph, folder: Path) -> None:
-    nodes, edges, items = _columns(graph)
-    tables = {"nodes": (nodes, NODE_SCHEMA), "edges": (edges, EDGE_SCHEMA), "item_entities": (items, ITEM_SCHEMA)}
-    for name, (columns, schema) in tables.items():
-        table = pa.Table.from_pydict(columns, schema=schema)
-        pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
-        _write_jsonl(folder / f"{name}.jsonl", columns)
-    write_graphml(folder / "graph.graphml", graph.nodes, graph.edges)
+    texts = {name: TextColumns(table) for name, table in _tables(graph).items()}
+    for name, text in texts.items():
+        pq.write_table(text.table, folder / f"{name}.parquet", compression="zstd")
+        write_lines(folder / f"{name}.jsonl", text.json_lines)
+    write_graphml(folder / "graph.graphml", texts["nodes"], texts["edges"])
 
 
 @dataclass
@@ -186,19 +172,27 @@ class LoadedSnapshot:
     graph: EntityGraph
 
 
-def _edge(row: dict) -> Edge:
-    return Edge(row["a"], row["b"], row["relation"], row["weight"], row["confidence"], row["n_item_pairs"],
-                row["n_entity_labels"], row["verified"], dict(row["sources"]), tuple(row["rounds"]),
-                tuple(row["evidence"]))
+def _columns(path: Path) -> dict[str, list]:
+    table = pq.read_table(path)
+    return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
+def _edges(path: Path) -> list[Edge]:
+    c = _columns(path)
+    c["rounds"] = [tuple(r) for r in c["rounds"]]
+    c["evidence"] = [tuple(e) for e in c["evidence"]]
+    return list(map(Edge._make, zip(*(c[name] for name in Edge._fields), strict=True)))
 
 
 def load_snapshot(folder: Path) -> LoadedSnapshot:
     """Verify and read a snapshot back into an :class:`EntityGraph`."""
     manifest = verify(folder)
-    nodes = [Node(r["entity"], r["n_items"], tuple(r["methods"]))
-             for r in pq.read_table(folder / "nodes.parquet").to_pylist()]
-    edges = [_edge(r) for r in pq.read_table(folder / "edges.parquet").to_pylist()]
-    item_entities = {r["item"]: tuple(r["entities"]) for r in pq.read_table(folder / "item_entities.parquet").to_pylist()}
+    n = _columns(folder / "nodes.parquet")
+    nodes = [Node(entity, count, tuple(methods))
+             for entity, count, methods in zip(n["entity"], n["n_items"], n["methods"], strict=True)]
+    edges = _edges(folder / "edges.parquet")
+    i = _columns(folder / "item_entities.parquet")
+    item_entities = {item: tuple(entities) for item, entities in zip(i["item"], i["entities"], strict=True)}
     members: dict[str, list[str]] = {}
     for item, entities in item_entities.items():
         for entity in entities:

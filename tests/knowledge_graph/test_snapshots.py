@@ -6,6 +6,7 @@ import json
 import os
 
 import networkx as nx
+import pyarrow.parquet as pq
 import pytest
 
 from knowledge_graph.entities import build_dictionary, extract
@@ -115,3 +116,23 @@ def test_diff_names_added_and_removed_edges(graph, gadgets, tmp_path):
     assert result["edges_removed"] == []
     same = diff_snapshots(load_snapshot(tmp_path / "old"), load_snapshot(tmp_path / "old"))
     assert same["identical"] and same["edges_added"] == same["edges_reweighted"] == []
+
+
+def test_jsonl_and_graphml_escape_any_entity_name(gadgets, tmp_path):
+    odd = ['say "cheese" & <smile>', "ünïcode\ttab\\slash"]
+    evidence = EVIDENCE + [Evidence(odd[0], odd[1], COMPLEMENTARY, kind="entity", rounds=(7, 9))]
+    graph = build_graph(extract(gadgets, build_dictionary(gadgets)), evidence)[0]
+    write(graph, tmp_path / "s")
+    for name in ("nodes", "edges", "item_entities"):
+        lines = (tmp_path / "s" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line) for line in lines] == pq.read_table(tmp_path / "s" / f"{name}.parquet").to_pylist()
+    read = nx.read_graphml(tmp_path / "s" / "graph.graphml")
+    assert read.has_edge(*odd) and read.edges[odd[0], odd[1]]["weight"] == 1.0
+    assert read.nodes[odd[0]]["n_items"] == 0
+
+
+def test_tables_follow_the_tuples_field_order():
+    from knowledge_graph.graph import Edge, Node
+    from knowledge_graph.snapshots import EDGE_SCHEMA, NODE_SCHEMA
+
+    assert EDGE_SCHEMA.names == list(Edge._fields) and NODE_SCHEMA.names == list(Node._fields)
