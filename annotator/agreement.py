@@ -8,13 +8,14 @@ columns: the LLM's relation, for proposals that have one):
 - ``coverage``: answered pairs / pairs (an "unlabelled" proposal has no relation);
 - ``consistency``: share of pairs whose votes all agreed (the FBL paper's consistency);
 - ``fine_accuracy``: the fine FBL code, where humans agreed on one;
-- the trust gate fitted on these pairs, its coverage (auto-accepted / pairs) and precision.
+- the trust gate fitted on these pairs, its coverage (auto-accepted / pairs) and precision;
+- ``answer_positions``: which option letters the votes chose (position bias shows here).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,10 @@ import numpy as np
 from sqlalchemy import Connection
 
 from annotator.llm.base import Proposal, ProposalStatus
+from annotator.llm.prompts import LETTERS
 from annotator.trust_gate import DEFAULT_TARGET, Sample, fit_gate, reliability, samples_of
 from store.models import AgreementReport
-from store.taxonomy import RELATIONS
+from store.taxonomy import RELATIONS, mirror_fine
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,23 @@ def agreement(judged: Sequence[Judged], target_precision: float = DEFAULT_TARGET
         "gate": gate.as_json(),
         "gate_coverage": len(accepted) / len(judged),
         "gate_precision": _accuracy(accepted),
+        "answer_positions": answer_positions(j.proposal for j in judged),
         "latency_s_per_pair": sum(j.proposal.latency_s for j in judged) / len(judged),
         "prompt_tokens_per_pair": sum(j.proposal.prompt_tokens for j in judged) / len(judged),
     }
+
+
+def answer_positions(proposals: Iterable[Proposal]) -> dict[str, int]:
+    """How often each option letter was chosen, over all readable votes. Options are shuffled
+    between votes, so a judge reading the items spreads over the letters; a model that
+    always answers "A" has position bias, not an opinion (and its votes never agree)."""
+    chosen: Counter[str] = Counter()
+    for proposal in proposals:
+        for ballot in proposal.votes:
+            if ballot.fine_code is not None:
+                asked = mirror_fine(ballot.fine_code) if ballot.reversed else ballot.fine_code
+                chosen[LETTERS[ballot.option_order.index(asked)]] += 1
+    return dict(sorted(chosen.items()))
 
 
 def _samples(answered: Sequence[Judged]) -> list[Sample]:

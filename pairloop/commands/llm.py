@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from annotator.agreement import Judged, agreement, plot_confusion, store_report
 from annotator.llm import Labeller, LlmError, Proposal, make_labeller, propose_cached
+from annotator.llm.oracle import LlmOracle
 from annotator.llm.pairs import register_pairs
 from annotator.trust_gate import latest_gate
 from pairloop.console import console, emit_json, err_console, progress_bar
@@ -68,6 +69,11 @@ def labeller_from_settings(settings: Settings) -> Labeller:
             )
         except ValueError as exc:  # an unknown prompt version, a backend without its URL
             raise BadInput(f"LLM settings: {exc}") from None
+
+
+def llm_oracle(settings: Settings) -> LlmOracle:
+    """The configured LLM as ``pairloop simulate --oracle llm``'s labeller (agreed proposals only)."""
+    return LlmOracle(open_store(settings), labeller_from_settings(settings))
 
 
 @contextmanager
@@ -229,6 +235,7 @@ def _print_agreement(m: dict[str, Any]) -> None:
     table.add_row("accuracy", f"{_fmt(m['accuracy'])} (always the majority class: {_fmt(m['majority_baseline'])}); "
                   f"agreed only {_fmt(m['accuracy_agreed'])}")
     table.add_row("Cohen's kappa", _fmt(m["kappa"]))
+    table.add_row("option letters chosen", _inline(m["answer_positions"]) + " (shuffled per vote)")
     table.add_row("fine code accuracy", f"{_fmt(m['fine_accuracy'])} on {m['fine_pairs']} pairs")
     threshold = ("closed: nothing is auto-accepted" if gate["threshold"] is None
                  else f"confidence ≥ {gate['threshold']:.3f}")

@@ -7,6 +7,7 @@ first test session on a machine pays the ~20 s GGUF conversion.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,8 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, func, select
 
-from annotator.llm.base import PairText
+from annotator.llm.base import PairText, Proposal
+from annotator.llm.errors import LlmUnavailable
 from annotator.llm.loading import embedded_gguf
 from annotator.llm.local import LocalLabeller
 from store.formats import read_pairs
@@ -43,6 +46,62 @@ def model_cache() -> Path:
 def local_labeller(model_cache) -> LocalLabeller:
     """The embedded SmolLM2-135M-Instruct, three votes, loaded once per session."""
     return LocalLabeller(votes=3, batch_size=8, cache_dir=model_cache)
+
+
+class SessionMemo:
+    """The real labeller, asked at most once per pair text in the whole session: both database
+    runs of a test share its answers, so the model's time is spent once."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.model_name, self.prompt_version = inner.model_name, inner.prompt_version
+        self.known: dict[tuple, Proposal] = {}
+
+    def propose(self, pairs: Sequence[PairText]) -> list[Proposal]:
+        def text(p: PairText) -> tuple:
+            return dataclasses.astuple(dataclasses.replace(p, key=""))
+
+        new = [p for p in pairs if text(p) not in self.known]
+        for pair, proposal in zip(new, self.inner.propose(new), strict=True):
+            self.known[text(pair)] = proposal
+        return [dataclasses.replace(self.known[text(p)], key=p.key) for p in pairs]
+
+
+@pytest.fixture(scope="session")
+def memo_labeller(local_labeller) -> SessionMemo:
+    return SessionMemo(local_labeller)
+
+
+class Counting:
+    """Records which pairs a labeller was asked about; can fail on a chosen call (fault injection)."""
+
+    def __init__(self, inner, model_name: str | None = None, fail_on_call: int | None = None):
+        self.inner, self.fail_on_call = inner, fail_on_call
+        self.model_name = model_name or inner.model_name
+        self.prompt_version = inner.prompt_version
+        self.calls: list[list[str]] = []
+
+    def propose(self, pairs: Sequence[PairText]) -> list[Proposal]:
+        self.calls.append([p.key for p in pairs])
+        if len(self.calls) == self.fail_on_call:
+            raise LlmUnavailable("the LLM endpoint did not answer (injected)")
+        return [dataclasses.replace(p, model=self.model_name) for p in self.inner.propose(pairs)]
+
+
+def rows_of(url: str, model) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(model)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def llm_cli(sqlite_cli, model_cache, monkeypatch):
+    """The CLI on SQLite, loading the embedded model from the session's dequantised copy."""
+    monkeypatch.setenv("PAIRLOOP_LLM_MODEL_CACHE", str(model_cache))
+    return sqlite_cli
 
 
 def fbl_pair_texts(datasets: Path, n: int, start: int = 0) -> list[PairText]:
@@ -131,7 +190,7 @@ class FaultyEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self):
                 length = int(self.headers.get("content-length", 0))
                 endpoint.requests.append(json.loads(self.rfile.read(length) or b"{}"))
                 reply = endpoint.replies[min(len(endpoint.requests), len(endpoint.replies)) - 1]

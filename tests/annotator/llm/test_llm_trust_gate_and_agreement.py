@@ -7,8 +7,8 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
 
-from annotator.agreement import Judged, accuracy_and_kappa, agreement, confusion
-from annotator.llm.base import Proposal, ProposalStatus
+from annotator.agreement import Judged, accuracy_and_kappa, agreement, answer_positions, confusion
+from annotator.llm.base import Ballot, Proposal, ProposalStatus
 from annotator.trust_gate import Sample, fit_gate, precision_lower_bound, reliability
 from store.taxonomy import RELATIONS, Relation
 
@@ -95,3 +95,11 @@ def test_agreement_report_counts_statuses_coverage_and_the_gate():
     assert m["gate_precision"] == 1.0
     assert m["confusion"]["matrix"][RELATIONS.index("unrelated")] == [0, 20, 70]
     assert reliability([Sample(0.97, True)] * 3)["ece"] == pytest.approx(0.03)
+
+
+def test_answer_positions_reveal_position_bias():
+    order = (3, 1, 2, 4, 5, 6, 7, 8, 9)
+    votes = [Ballot(False, order, 3), Ballot(True, order, 2), Ballot(False, order, 1), Ballot(False, order, None)]
+    # 3 is letter A; a swapped vote's 2 was asked as 3 (letter A); 1 is letter B; unreadable is skipped
+    p = Proposal("1", ProposalStatus.DISPUTED, Relation.COMPLEMENTARY, 3, 0.5, None, "m", "v", votes)
+    assert answer_positions([p]) == {"A": 2, "B": 1}
