@@ -63,7 +63,7 @@ def simulate(
 ) -> None:
     """Simulate acquisition rounds on labelled files and plot macro-F1 against labels acquired."""
     from active_learning.selection import Constraints
-    from active_learning.simulation import SimulationConfig, SimulationData, Simulator, aggregate, summarise
+    from active_learning.simulation import SimulationConfig, SimulationData, Simulator, aggregate
     from active_learning.strategies import STRATEGIES
     from classifier.data import read_pair_file, require_labelled
     from classifier.encoders import ENCODERS
@@ -96,13 +96,11 @@ def simulate(
             runs = [simulator.run(name, s, answerer, on_round=advance) for s in seeds]
             results[name] = {"points": aggregate(runs), "runs": runs}
     first = names[0]
-    summary = summarise({n: r["points"] for n, r in results.items()})
     curve = {
         "strategy": first,
         "seed": seed,
         "points": results[first]["points"],
         "strategies": results,
-        "summary": summary,
         "seeds": seeds,
         "rounds": rounds,
         "batch_size": batch_size,
@@ -123,28 +121,11 @@ def simulate(
     if as_json:
         emit_json(curve)
         return
-    for line in _markdown(summary):
-        console.print(line, highlight=False, soft_wrap=True)
+    for name, result in results.items():
+        start, end = result["points"][0], result["points"][-1]
+        console.print(f"{name:>16}: macro-F1 {start['macro_f1']:.3f} → {end['macro_f1']:.3f} "
+                      f"at {end['labels']:g} labels")
     console.print(f"wrote {json_path} and {png_path.name}")
-
-
-def _markdown(summary: list[dict[str, Any]]) -> list[str]:
-    """The summary as a Markdown table (mean over seeds; ± is the spread of the last round)."""
-    first = summary[0]
-    header = ["strategy", "macro-F1 at 0", f"at {first['middle_labels']:g}", f"at {first['end_labels']:g}",
-              "mean over rounds"]
-    with_random, with_id = "rounds_below_random" in str(summary), "id_start" in first
-    header += ["rounds below random"] * with_random + ["ID macro-F1 start → end"] * with_id
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in summary:
-        cells = [row["strategy"], f"{row['start']:.3f}", f"{row['middle']:.3f}",
-                 f"{row['end']:.3f} ± {row['end_std']:.3f}", f"{row['mean_over_rounds']:.3f}"]
-        if with_random:
-            cells.append(str(row.get("rounds_below_random", "–")))
-        if with_id:
-            cells.append(f"{row['id_start']:.3f} → {row['id_end']:.3f} ({row['id_change']:+.3f})")
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
 
 
 def _write(curve: dict[str, Any], curves, out: Path, title: str) -> tuple[Path, Path]:
