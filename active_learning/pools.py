@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Connection, select
 
-from classifier.data import ItemText, PairSet, read_pair_file, store_pairs
+from classifier.data import ItemText, PairSet, read_pair_file, row_pair_key, store_pairs
 from store.errors import BadInput
-from store.formats import resolve_format
+from store.formats import read_pairs, resolve_format
 from store.formats.lines import decoded_lines
 from store.models import Pair, Round, RoundPair
 from store.verified import DEFAULT_MIN_AGREEING, MajorityRule, verified_labels
@@ -73,15 +73,15 @@ def split_pair_file(path: Path, shares: Sequence[float], names: Sequence[str], o
     """Split a pair file into parts of the given shares, stratified by majority label.
 
     Each part keeps the file's own format (its header line and whole record lines), so it is
-    read exactly as the original. Rows without a majority label are spread like a class; a
-    repeated pair goes nowhere (it is read once, from its first line).
+    read exactly as the original; every line of a repeated pair goes to the same part. Pairs
+    without a majority label are spread like a class. Returns each part's path and pairs.
     """
     if len(shares) != len(names) or abs(sum(shares) - 1.0) > 1e-6 or min(shares) <= 0:
         raise BadInput(f"split shares must be positive and add up to 1, got {list(shares)}")
     fmt = resolve_format(path, None)
     pairs = read_pair_file(path, fmt)
     lines = list(decoded_lines(path))
-    if pairs.lines is None or len(pairs) == 0:
+    if len(pairs) == 0:
         raise BadInput("nothing to split: the file has no pairs", path)
     starts = _record_starts(lines, fmt)
     rng = np.random.default_rng(seed)
@@ -92,20 +92,25 @@ def split_pair_file(path: Path, shares: Sequence[float], names: Sequence[str], o
         bounds = np.floor(np.cumsum([0, *shares]) * len(members) + 0.5).astype(int)
         for part, (lo, hi) in enumerate(pairwise(bounds)):
             part_of[members[lo:hi]] = part
+    part_of_key = dict(zip(pairs.keys, part_of.tolist(), strict=True))
+    line_parts = [(row.line, part_of_key[row_pair_key(row)]) for row in read_pairs(path, fmt)]
     header = [] if fmt == "jsonl" else [lines[0]]
     out_dir.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes) or ".txt"
-    written = []
-    for part, name in enumerate(names):
-        rows = np.flatnonzero(part_of == part)
-        target = out_dir / f"{path.stem}-{name}{suffix}"
-        ends = sorted(int(pairs.lines[r]) for r in rows)
-        body = [lines[k] for end in ends for k in range(starts[end], end)]
-        partial = target.with_name(target.name + ".part")
-        partial.write_text("".join(header + body), encoding="utf-8")
-        written.append((partial, target, len(rows)))
-    for partial, target, _ in written:
-        partial.replace(target)
+    suffix = path.suffix or ".txt"
+    written: list[tuple[Path, Path, int]] = []
+    try:
+        for part, name in enumerate(names):
+            target = out_dir / f"{path.stem}-{name}{suffix}"
+            ends = [end for end, line_part in line_parts if line_part == part]
+            partial = target.with_name(target.name + ".part")
+            written.append((partial, target, int((part_of == part).sum())))
+            partial.write_text("".join(header + [lines[k] for end in ends for k in range(starts[end], end)]),
+                               encoding="utf-8")
+        for partial, target, _ in written:
+            partial.replace(target)
+    finally:
+        for partial, _, _ in written:
+            partial.unlink(missing_ok=True)
     return [(target, count) for _, target, count in written]
 
 

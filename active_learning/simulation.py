@@ -161,3 +161,32 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             point["labels"] = round_points[0]["labels"]
         points.append(point)
     return points
+
+
+def summarise(curves: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per strategy: macro-F1 at the start, half way and the end, its mean over the
+    acquisition rounds, the rounds where it is below ``random`` (when random ran), and the
+    change of in-distribution macro-F1 from round 0 to the end."""
+    random_curve = curves.get("random")
+    rows = []
+    for name, points in curves.items():
+        middle = points[len(points) // 2]
+        row: dict[str, Any] = {
+            "strategy": name,
+            "start": points[0]["macro_f1"],
+            "middle_labels": middle["labels"],
+            "middle": middle["macro_f1"],
+            "end_labels": points[-1]["labels"],
+            "end": points[-1]["macro_f1"],
+            "end_std": points[-1].get("macro_f1_std", 0.0),
+            "mean_over_rounds": round(float(np.mean([p["macro_f1"] for p in points[1:]] or [np.nan])), 4),
+        }
+        if random_curve is not None and name != "random":
+            row["rounds_below_random"] = sum(
+                p["macro_f1"] < r["macro_f1"] for p, r in zip(points[1:], random_curve[1:], strict=False)
+            )
+        if "id_macro_f1" in points[0]:
+            row["id_start"], row["id_end"] = points[0]["id_macro_f1"], points[-1]["id_macro_f1"]
+            row["id_change"] = round(row["id_end"] - row["id_start"], 4)
+        rows.append(row)
+    return rows

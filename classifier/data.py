@@ -16,10 +16,12 @@ import numpy as np
 from sqlalchemy import Connection, select
 
 from store.errors import BadInput
-from store.formats.records import ItemRecord
-from store.formats.truth import labelled_rows
+from store.formats import read_pairs, resolve_format
+from store.formats.records import ItemRecord, PairRow
+from store.formats.truth import ANSWERS_PER_ROW
 from store.models import Item, Pair
-from store.verified import DEFAULT_MIN_AGREEING, MajorityRule, verified_labels
+from store.taxonomy import mirror_fine
+from store.verified import DEFAULT_MIN_AGREEING, MajorityRule, Vote, decide, verified_labels
 
 CHUNK = 5000
 
@@ -159,6 +161,11 @@ def file_pair_key(a: tuple[str, str], b: tuple[str, str]) -> tuple:
     return (a, b) if a <= b else (b, a)
 
 
+def row_pair_key(row: PairRow) -> tuple:
+    """The identity of the pair on one line of a pair file."""
+    return file_pair_key(_file_item(row.item_a).key, _file_item(row.item_b).key)
+
+
 def read_pair_file(
     path: Path,
     fmt: str | None = None,
@@ -167,13 +174,30 @@ def read_pair_file(
 ) -> PairSet:
     """Every distinct pair of a pair file with its majority label (None: unlabelled or no majority).
 
-    A pair that appears again (or mirrored) is read once, from its first line.
+    A pair may appear on several lines (FBL2023 repeats 79, mostly with the items swapped): it
+    is kept once, at its first line, and its answers vote together as in the store, each
+    annotator's last answer once. ``min_agreeing`` is capped at the answers one line of the
+    format carries (see :func:`store.formats.truth.labelled_rows`).
     """
+    fmt = resolve_format(path, fmt)
+    needed = min(min_agreeing, ANSWERS_PER_ROW.get(fmt, 1))
     builder = _Builder()
-    for row, verified in labelled_rows(path, fmt, rule, min_agreeing):
+    votes: dict[Hashable, dict[str, Vote]] = {}
+    first_item: dict[Hashable, Hashable] = {}
+    for row in read_pairs(path, fmt):
         a, b = _file_item(row.item_a), _file_item(row.item_b)
-        label = verified.relation.value if verified else None
-        builder.add(a, b, file_pair_key(a.key, b.key), label, row.line)
+        key = file_pair_key(a.key, b.key)
+        if key not in votes:
+            builder.add(a, b, key, None, row.line)
+            votes[key], first_item[key] = {}, a.key
+        swapped = first_item[key] != a.key
+        for answer in row.answers:
+            fine = mirror_fine(answer.fine_code) if swapped and answer.fine_code else answer.fine_code
+            votes[key][answer.actor] = Vote(answer.relation, fine, answer.source.value, False)
+    for position, key in enumerate(builder.keys):
+        ballot = list(votes[key].values())
+        verified = decide(position, ballot, rule, needed) if ballot else None
+        builder.labels[position] = verified.relation.value if verified else None
     return builder.build(str(path))
 
 

@@ -58,12 +58,14 @@ def simulate(
     features: str = typer.Option("tfidf", help=f"Item encoder: {FEATURE_NAMES}."),
     max_per_item: int = typer.Option(2, min=0, help="At most this many pairs of one item per round (0: no cap)."),
     per_category: int = typer.Option(0, min=0, help="At most this many pairs per category per round (0: no quota)."),
+    keep_acquired: bool = typer.Option(True, help="Every committee member keeps all acquired labels "
+                                       "(--no-keep-acquired: KARL's plain downsampling of all labels)."),
     out: Path = typer.Option(..., "--out", help="Folder for curve.json and curve.png."),
     as_json: bool = typer.Option(False, "--json", help="Print curve.json to stdout as well."),
 ) -> None:
     """Simulate acquisition rounds on labelled files and plot macro-F1 against labels acquired."""
     from active_learning.selection import Constraints
-    from active_learning.simulation import SimulationConfig, SimulationData, Simulator, aggregate
+    from active_learning.simulation import SimulationConfig, SimulationData, Simulator, aggregate, summarise
     from active_learning.strategies import STRATEGIES
     from classifier.data import read_pair_file, require_labelled
     from classifier.encoders import ENCODERS
@@ -86,7 +88,8 @@ def simulate(
         if id_test else None,
     )
     config = SimulationConfig(rounds=rounds, batch_size=batch_size, features=features,
-                              constraints=Constraints(max_per_item or None, per_category or None))
+                              constraints=Constraints(max_per_item or None, per_category or None),
+                              keep_acquired=keep_acquired)
     simulator = Simulator(data, config)
     answerer = ORACLES[oracle](simulator.data.pool, settings)
     seeds = list(range(seed, seed + repeats))
@@ -96,11 +99,13 @@ def simulate(
             runs = [simulator.run(name, s, answerer, on_round=advance) for s in seeds]
             results[name] = {"points": aggregate(runs), "runs": runs}
     first = names[0]
+    summary = summarise({n: r["points"] for n, r in results.items()})
     curve = {
         "strategy": first,
         "seed": seed,
         "points": results[first]["points"],
         "strategies": results,
+        "summary": summary,
         "seeds": seeds,
         "rounds": rounds,
         "batch_size": batch_size,
@@ -108,6 +113,7 @@ def simulate(
         "features": simulator.featuriser.settings(),
         "constraints": {"max_per_item": config.constraints.max_per_item,
                         "per_category": config.constraints.per_category},
+        "keep_acquired": keep_acquired,
         "inputs": {
             "seed_labels": {"path": str(seed_labels), "pairs": len(data.seed), "classes": data.seed.classes()},
             "pool": {"path": str(pool), "pairs": len(simulator.data.pool), "excluded_seed_or_test": simulator.excluded,
@@ -121,11 +127,28 @@ def simulate(
     if as_json:
         emit_json(curve)
         return
-    for name, result in results.items():
-        start, end = result["points"][0], result["points"][-1]
-        console.print(f"{name:>16}: macro-F1 {start['macro_f1']:.3f} → {end['macro_f1']:.3f} "
-                      f"at {end['labels']:g} labels")
+    for line in _markdown(summary):
+        console.print(line, highlight=False, soft_wrap=True)
     console.print(f"wrote {json_path} and {png_path.name}")
+
+
+def _markdown(summary: list[dict[str, Any]]) -> list[str]:
+    """The summary as a Markdown table (mean over seeds; ± is the spread of the last round)."""
+    first = summary[0]
+    header = ["strategy", "macro-F1 at 0", f"at {first['middle_labels']:g}", f"at {first['end_labels']:g}",
+              "mean over rounds"]
+    with_random, with_id = any("rounds_below_random" in row for row in summary), "id_start" in first
+    header += ["rounds below random"] * with_random + ["ID macro-F1 start → end"] * with_id
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in summary:
+        cells = [row["strategy"], f"{row['start']:.3f}", f"{row['middle']:.3f}",
+                 f"{row['end']:.3f} ± {row['end_std']:.3f}", f"{row['mean_over_rounds']:.3f}"]
+        if with_random:
+            cells.append(str(row.get("rounds_below_random", "–")))
+        if with_id:
+            cells.append(f"{row['id_start']:.3f} → {row['id_end']:.3f} ({row['id_change']:+.3f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _write(curve: dict[str, Any], curves, out: Path, title: str) -> tuple[Path, Path]:
