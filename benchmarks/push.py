@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         migrations.upgrade(url)
         round_id, pair_ids, proposals = _seed(url, args.tasks)
         print(f"starting Label Studio (install under {home} reused when present) ...", flush=True)
-        state = studio.up(settings)
+        state = studio.up(settings, die_with_caller=True)
         try:
             ls = LabelStudio(state.url, state.token)
             raw = RawClient(base_url=state.url, api_key=state.token, timeout=600)

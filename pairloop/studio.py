@@ -33,6 +33,14 @@ HEALTH_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 30.0
 
 
+# Runs a command with Linux's PR_SET_PDEATHSIG set: it gets SIGTERM when its parent dies.
+_DIE_WITH_PARENT = (
+    sys.executable, "-c",
+    ("import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGTERM); "
+     "os.execv(sys.argv[1], sys.argv[1:])"),
+)
+
+
 class StudioError(Exception):
     """The local Label Studio could not be installed, started or found."""
 
@@ -197,11 +205,13 @@ def _new_state(settings: Settings) -> StudioState:
 
 
 def up(settings: Settings, log: Callable[[str], None] = lambda _: None,
-       timeout_s: float = HEALTH_TIMEOUT_S) -> StudioState:
+       timeout_s: float = HEALTH_TIMEOUT_S, die_with_caller: bool = False) -> StudioState:
     """Install if needed, start the server (or find it running), wait for health; return its state.
 
     The first start creates a fresh data directory with the admin user and a legacy token;
     later starts reuse it (annotations survive a restart) with the same credentials.
+    The server outlives the caller (``pairloop studio up`` returns) unless ``die_with_caller``
+    (tests, benchmarks: a killed run must not leave a server behind; Linux only).
     """
     home = studio_home(settings)
     install(home, log)
@@ -220,6 +230,7 @@ def up(settings: Settings, log: Callable[[str], None] = lambda _: None,
         )
     Path(state.data_dir).mkdir(parents=True, exist_ok=True)
     command = [
+        *(_DIE_WITH_PARENT if die_with_caller and sys.platform.startswith("linux") else ()),
         str(executable(home)), "start", "--no-browser",
         "--internal-host", "127.0.0.1", "--host", state.url, "--port", str(state.port),
         "--username", state.username, "--password", state.password, "--user-token", state.token,

@@ -31,14 +31,14 @@ def studio_settings(tmp_path_factory) -> Iterator[Settings]:
     """Settings of the session's local Label Studio, started (and installed when absent)."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("studio"), label_studio_home=LABEL_STUDIO_HOME,
                         label_studio_port=free_port(), label_studio_url=None, label_studio_token=None)
-    studio.up(settings)
+    studio.up(settings, die_with_caller=True)
     yield settings
     # At the end, the restart a second `make demo` does: down, up with the same data and token.
     before = studio.read_state(settings)
     projects = LabelStudio(before.url, before.token).project_ids()
     assert studio.down(settings), "studio down did not find the server running"
     assert not studio.pid_alive(before.pid) and not studio.healthy(before.url)
-    after = studio.up(settings)
+    after = studio.up(settings, die_with_caller=True)
     assert (after.token, after.data_dir) == (before.token, before.data_dir) and after.pid != before.pid
     assert LabelStudio(after.url, after.token).project_ids() == projects
     assert studio.down(settings, purge=True) and not Path(after.data_dir).exists()
