@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from active_learning.strategies import DEFAULT_STRATEGY
 from pairloop import demo as parts
 from pairloop import rounds, studio
 from pairloop.api.server import ServiceThread
@@ -44,7 +45,7 @@ def _import_sample(settings: Settings, sample: SampleFiles) -> None:
 def demo(
     rounds_to_run: int = typer.Option(2, "--rounds", min=1, help="Acquisition rounds to run."),
     size: int = typer.Option(24, min=1, help="Pairs per round."),
-    strategy: str = typer.Option("dynamic", help="Query strategy."),
+    strategy: str = typer.Option(DEFAULT_STRATEGY, help="Query strategy."),
     llm: str = typer.Option("local", help="LLM backend for proposals: local (embedded SmolLM2), openai, none."),
     seed: int = typer.Option(7, help="Seed of the sample catalogue and the simulated annotators."),
 ) -> None:

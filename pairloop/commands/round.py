@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from active_learning.strategies import DEFAULT_STRATEGY
 from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
 from annotator.llm import LlmError
 from pairloop import rounds, service, studio
@@ -86,7 +87,7 @@ def _next_seed(engine) -> int:
 
 @app.command("start")
 def start(
-    strategy: str = typer.Option("dynamic", help="Query strategy (see `pairloop simulate --help`)."),
+    strategy: str = typer.Option(DEFAULT_STRATEGY, help="Query strategy (see `pairloop simulate --help`)."),
     size: int = typer.Option(30, min=1, help="Pairs to select."),
     seed: int | None = typer.Option(None, help="Random seed (default: the round number)."),
     llm: str | None = typer.Option(None, help="LLM backend: local, openai or none (default: PAIRLOOP_LLM_BACKEND)."),

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from active_learning.strategies import DEFAULT_STRATEGY
 from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
 from annotator.llm import LlmError
 from pairloop import rounds, studio
@@ -25,7 +26,7 @@ T = TypeVar("T")
 
 
 class RoundRequest(BaseModel):
-    strategy: str = Field("dynamic", description="Query strategy.")
+    strategy: str = Field(DEFAULT_STRATEGY, description="Query strategy.")
     size: int = Field(30, ge=1, description="Pairs to select.")
     seed: int | None = Field(None, description="Random seed (default: the round number).")
     llm: str | None = Field(None, description="local, openai or none (default: PAIRLOOP_LLM_BACKEND).")
