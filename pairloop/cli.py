@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 from pairloop.commands import demo, imports, init, llm, serve, stats, studio
 from pairloop.commands import evaluate, pool, simulate, train
 from pairloop.commands import round as round_cmd
+from pairloop.commands import eei, gnn, graph, recall
 from pairloop.console import err_console
 from pairloop.store_access import SchemaOutdated
 from store.errors import BadInput, StoreUnavailable
@@ -52,6 +53,10 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("simulate")(simulate.simulate)
 app.add_typer(pool.app, name="pool")
 app.add_typer(round_cmd.app, name="round")
+app.add_typer(graph.app, name="graph")
+app.add_typer(gnn.app, name="gnn")
+app.add_typer(eei.app, name="eei")
+app.command("evaluate-recall")(recall.evaluate_recall)
 
 
 def main() -> None:

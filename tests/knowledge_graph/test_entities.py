@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from knowledge_graph.bundles import load_domain
@@ -44,3 +46,25 @@ def test_coverage_on_bundlerec_catalogues(datasets, domain, floor):
     assert report["items"] == len(catalogue) > 3000
     assert report["coverage"] >= floor
     assert 300 < report["entities"] < len(catalogue) / 2  # concepts, not one entity per item
+
+
+def test_bio_tags_mark_the_head_terms_last_occurrence():
+    from knowledge_graph.tagger import bio_tags
+
+    words, tags = bio_tags("Case Logic Camera Case for Nikon, Black Cases", "case")
+    assert words[tags.index(1)] == "cases" and tags.count(1) == 1 and 2 not in tags
+    assert bio_tags("EN-EL15 Battery Charger for Nikon", "battery charger")[1] == [0, 1, 2, 0, 0]
+    assert bio_tags("Nothing here", "battery charger") is None
+
+
+@pytest.mark.datasets
+@pytest.mark.slow
+def test_the_tagger_learns_the_dictionary_and_places_unmatched_items(sqlite_cli, small_bundlerec):
+    sqlite_cli("import", "labels", small_bundlerec)
+    plain = json.loads(sqlite_cli("graph", "entities", "--json").stdout)
+    tagged = json.loads(sqlite_cli("graph", "entities", "--tagger", "--json").stdout)
+    report = tagged["tagger"]
+    assert report["examples"] > 50 and report["last_loss"] < report["first_loss"] / 2
+    assert report["unmatched_before"] == plain["items"] - plain["matched"]
+    assert tagged["matched"] == plain["matched"] + report["placed"]
+    assert tagged["mentions_by_method"].get("tagger", 0) == report["placed"]

@@ -1,0 +1,43 @@
+"""Recall routes and ranking metrics on small graphs whose answers can be worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from knowledge_graph.entities import build_dictionary, extract
+from knowledge_graph.graph import COMPLEMENTARY, build_graph
+from knowledge_graph.metrics import evaluate, ndcg_at, recall_at
+from knowledge_graph.recall import CooccurrenceRecall, GraphRecall
+from knowledge_graph.records import Evidence
+from store.errors import BadInput
+
+
+def test_metrics_by_hand():
+    assert recall_at(["x", "a", "y", "b"], {"a", "b", "c"}, 2) == pytest.approx(1 / 3)
+    ideal = 1 + 1 / math.log2(3)
+    assert ndcg_at(["x", "a"], {"a", "b"}, 2) == pytest.approx((1 / math.log2(3)) / ideal)
+    assert evaluate(lambda item, k: ["a", "b"], {"q": {"a"}, "r": {"z"}}, k=2) == {
+        "recall@2": 0.5, "ndcg@2": 0.5, "queries": 2}
+
+
+def test_cooccurrence_ranks_by_count_then_popularity():
+    recall = CooccurrenceRecall([["a", "b", "c"], ["a", "b"], ["d", "e"], ["d", "f"], ["d", "c"]])
+    assert [k for k, _s in recall.recommend("a", 4)] == ["b", "c", "d", "e"]
+    assert [k for k, _s in recall.recommend("never-seen", 2)] == ["d", "a"]  # popularity, then name
+
+
+def test_graph_route_spreads_edge_weight_over_the_items_of_complementary_entities(gadgets):
+    extraction = extract(gadgets, build_dictionary(gadgets))
+    evidence = [Evidence("s:4", "s:8", COMPLEMENTARY), Evidence("s:5", "s:9", COMPLEMENTARY),
+                Evidence("s:4", "s:1", COMPLEMENTARY)]
+    graph, _ = build_graph(extraction, evidence)
+    route = GraphRecall(graph)
+    ranked = route.recommend("s:6", 10)  # a camera: cards (weight 2) before chargers (weight 1)
+    keys = [k for k, _s in ranked]
+    assert set(keys[:3]) == {"s:7", "s:8", "s:9"} and set(keys[3:]) == {"s:1", "s:2", "s:3"}
+    assert "s:6" not in keys and sorted(route.route_items("s:6")) == sorted(keys)
+    with pytest.raises(BadInput, match="unknown item"):
+        route.recommend("s:404")
+    assert route.recommend("s:10") == []  # an item without entities has no route
