@@ -12,8 +12,8 @@ import benchmarks
 def main() -> int:
     wanted = set(sys.argv[1:])
     for module in sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__)):
-        if wanted and module not in wanted:
-            continue
+        if module.startswith("_") or (wanted and module not in wanted):
+            continue  # private helpers are not benchmarks
         print(f"\n=== benchmarks.{module} ===", flush=True)
         importlib.import_module(f"benchmarks.{module}").main()
     return 0

@@ -15,12 +15,12 @@ import uuid
 from pathlib import Path
 
 import migrations
+from benchmarks._postgres import create_database, drop_database
 from store.db import make_engine
 from store.formats import instacart
 from store.importer import Importer
 
 DATASETS = Path(os.environ.get("PAIRLOOP_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
-PG_ADMIN = os.environ.get("PAIRLOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def _importer_run(url: str, directory: Path) -> tuple[int, float]:
@@ -63,25 +63,10 @@ def _fresh_sqlite(tmp: Path) -> str:
 
 
 def _fresh_postgres() -> tuple[str, str] | None:
-    import psycopg
-
-    name = f"pairloop_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        print(f"PostgreSQL skipped: {str(exc).splitlines()[0]}")
-        return None
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    migrations.upgrade(url)
-    return name, url
-
-
-def _drop_postgres(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    created = create_database()
+    if created is not None:
+        migrations.upgrade(created[1])
+    return created
 
 
 def main() -> None:
@@ -104,7 +89,7 @@ def main() -> None:
                     rows, seconds = run(url, directory)
                 finally:
                     if name:
-                        _drop_postgres(name)
+                        drop_database(name)
                 results.append(rows / seconds)
             if len(results) == 2:
                 ours, base = results

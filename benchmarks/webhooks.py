@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -33,13 +32,13 @@ import migrations
 from annotator.annotations import answer_result
 from annotator.interface import label_config
 from annotator.webhooks import SECRET_HEADER
+from benchmarks._postgres import create_database, drop_database
 from store.db import make_engine
 from store.models import Label, Round, RoundPair, WebhookEvent
 from store.repository import ensure_pairs, item_ids, upsert_items
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-PG_ADMIN = os.environ.get("PAIRLOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SECRET = "bench-secret"
 N_PAIRS = 200
 MAX_CONNECTIONS = 64
@@ -216,26 +215,6 @@ def _run(database: str, url: str, data_dir: Path, rate: float, seconds: float) -
             "lost": warm + n - events, "backlog_drained_s": round(drain_s, 2)}
 
 
-def _postgres() -> tuple[str, str] | None:
-    import psycopg
-
-    name = f"pairloop_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        print(f"PostgreSQL skipped: {str(exc).splitlines()[0]}")
-        return None
-    return name, PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _drop(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0)
@@ -246,13 +225,13 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         results.append(_run("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp), args.rate, args.seconds))
-        created = None if args.sqlite_only else _postgres()
+        created = None if args.sqlite_only else create_database()
         if created:
             name, url = created
             try:
                 results.append(_run("postgresql", url, Path(tmp), args.rate, args.seconds))
             finally:
-                _drop(name)
+                drop_database(name)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "webhooks.json").write_text(json.dumps(results, indent=2))
     print(f"{args.rate:.0f} requests/s for {args.seconds:.0f} s on loopback; latency from scheduled send time;"
