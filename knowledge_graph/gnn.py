@@ -4,7 +4,8 @@
   that describe the same items (an item's title term and its category name the same kind
   of thing);
 * **complementary view, second order** — ``A_c²``: entities that complement the same
-  entities ("memory card" and "camera bag" both go with "camera"), top ``k`` per entity.
+  entities ("memory card" and "camera bag" both go with "camera"), walked through each
+  entity's 64 strongest complementary neighbours and kept to the top 32 per entity.
 
 Each view has its own two-layer GCN over the same input features (the MiniLM embedding of
 the entity name). InfoNCE pulls an entity's two views together and pushes other entities
@@ -30,6 +31,7 @@ from torch_geometric.nn import GCNConv
 
 from knowledge_graph.graph import COMPLEMENTARY, SUBSTITUTE, EntityGraph
 
+FIRST_ORDER_TOP_K = 64  # strongest complementary neighbours an entity walks through
 SECOND_ORDER_TOP_K = 32
 
 
@@ -79,6 +81,7 @@ def build_views(graph: EntityGraph, top_k: int = SECOND_ORDER_TOP_K) -> Views:
     substitutable = _symmetric([a for a, _b, _w in sub], [b for _a, b, _w in sub], [w for *_ab, w in sub], n)
     comp = [(index[e.a], index[e.b], e.weight) for e in graph.edges if e.relation == COMPLEMENTARY]
     first = _symmetric([a for a, _b, _w in comp], [b for _a, b, _w in comp], [w for *_ab, w in comp], n)
+    first = _top_k_rows(first, FIRST_ORDER_TOP_K)  # keeps A_c² sparse on dense graphs
     degree = np.asarray(first.sum(axis=1)).ravel()
     degree[degree == 0] = 1.0
     walk = sparse.diags(1.0 / degree) @ first  # row-stochastic: one complementary step

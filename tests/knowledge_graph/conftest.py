@@ -45,6 +45,17 @@ def cut_bundlerec(source: Path, target: Path, sessions: int) -> Path:
     return target
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The models here are small: on shared cores one thread is several times faster than two."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def small_bundlerec(datasets, tmp_path) -> Path:
     """80 real purchase sessions of BundleRec electronics (~400 items), as a domain folder."""
