@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from active_learning.oracle import Oracle
 from active_learning.pools import without_keys
 from active_learning.selection import Constraints, select_batch
-from active_learning.stopping import KappaAverage
+from active_learning.stopping import KappaAverage, MaxRounds
 from active_learning.strategies import get_strategy
 from classifier.committee import RelationCommittee
 from classifier.data import PairSet
@@ -88,7 +88,7 @@ class Simulator:
         config, data = self.config, self.data
         strategy = get_strategy(strategy_name)
         rng = np.random.default_rng(seed)
-        stopping = KappaAverage(config.kappa, config.kappa_window)
+        rounds, stopping = MaxRounds(config.rounds), KappaAverage(config.kappa, config.kappa_window)
         stopping_set = np.sort(np.random.default_rng(seed).permutation(len(data.pool))[:STOPPING_SET])
         remaining = np.arange(len(data.pool))
         acquired: list[int] = []
@@ -104,7 +104,7 @@ class Simulator:
                            "asked": asked, "kappa": None if kappa is None else round(kappa, 4), **notes})
             if on_round:
                 on_round()
-            if round_number == config.rounds or len(remaining) == 0:
+            if rounds.stop(round_number) or len(remaining) == 0:
                 break
             n = min(config.batch_size, len(remaining))
             batch, notes = select_batch(strategy, committee, self.X_pool[remaining], X_labelled,

@@ -78,33 +78,9 @@ class PairSet:
     def labelled(self) -> PairSet:
         return self.subset(np.flatnonzero(self.known()))
 
-    def line_of(self, i: int) -> int | None:
-        return int(self.lines[i]) if self.lines is not None else None
-
     def classes(self) -> dict[str, int]:
         values, counts = np.unique(self.labels[self.known()].astype(str), return_counts=True)
         return dict(zip(values.tolist(), counts.tolist(), strict=True))
-
-
-def concat(first: PairSet, second: PairSet) -> PairSet:
-    """Both sets' pairs over one item list (items shared by key are kept once)."""
-    items = list(first.items)
-    index = {item.key: i for i, item in enumerate(items)}
-    remap = np.empty(len(second.items), dtype=np.int64)
-    for j, item in enumerate(second.items):
-        if item.key not in index:
-            index[item.key] = len(items)
-            items.append(item)
-        remap[j] = index[item.key]
-    return PairSet(
-        items,
-        np.concatenate([first.ia, remap[second.ia]]),
-        np.concatenate([first.ib, remap[second.ib]]),
-        first.keys + second.keys,
-        np.concatenate([first.labels, second.labels]),
-        None,
-        first.source,
-    )
 
 
 def labels_hash(pairs: PairSet) -> str:
