@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=1000)
     parser.add_argument("--measure", choices=["pairloop", "modal"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv or [])
     if args.measure:
         print(json.dumps(measure(args.measure, args.workdir, args.top)))
         return
@@ -168,4 +168,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -65,7 +65,13 @@ def simulate(
 ) -> None:
     """Simulate acquisition rounds on labelled files and plot macro-F1 against labels acquired."""
     from active_learning.selection import Constraints
-    from active_learning.simulation import SimulationConfig, SimulationData, Simulator, aggregate, summarise
+    from active_learning.simulation import (
+        SimulationConfig,
+        SimulationData,
+        Simulator,
+        aggregate,
+        summarise,
+    )
     from active_learning.strategies import STRATEGIES
     from classifier.data import read_pair_file, require_labelled
     from classifier.encoders import ENCODERS

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from active_learning.pools import split_pair_file
@@ -58,10 +57,6 @@ def stocked_engine(engine, sample, monkeypatch):
         importer.pairs(formats.read_pairs(sample.pool))
         importer.finish()
     return engine
-
-
-def rng(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
 
 
 _SPLITS: dict[str, dict[str, Path]] = {}

@@ -10,8 +10,11 @@ import pytest
 from active_learning.selection import Constraints, pair_category, pick, select_batch
 from active_learning.strategies import Ranking, get_strategy
 from classifier.data import ItemText, PairSet
-from conftest import rng
 from store.errors import BadInput
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
 
 
 def _star_pool() -> PairSet:

@@ -20,8 +20,11 @@ from active_learning.strategies import (
     get_strategy,
     ranked_batch,
 )
-from conftest import rng
 from pairloop.commands import simulate
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
 
 
 def _context(sample_model, pool_context, seed=0) -> QueryContext:

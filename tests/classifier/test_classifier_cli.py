@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_classifier_features import JAPANESE
 
 from pairloop.settings import get_settings
-
-from test_classifier_features import JAPANESE
 
 
 @pytest.fixture
