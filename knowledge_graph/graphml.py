@@ -26,26 +26,27 @@ HEADER = (
     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
     'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
     'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n'
-    + "".join(f'  <key id="{n}" for="node" attr.name="{n}" attr.type="{t}" />\n' for n, t in NODE_KEYS)
-    + "".join(f'  <key id="{n}" for="edge" attr.name="{n}" attr.type="{t}" />\n' for n, t in EDGE_KEYS)
+    + "".join(f'  <key id="n{i}" for="node" attr.name="{n}" attr.type="{t}" />\n' for i, (n, t) in enumerate(NODE_KEYS))
+    + "".join(f'  <key id="e{i}" for="edge" attr.name="{n}" attr.type="{t}" />\n' for i, (n, t) in enumerate(EDGE_KEYS))
     + '  <graph edgedefault="undirected">\n'
 )
 FOOTER = "  </graph>\n</graphml>\n"
 
 
-def _data(columns: TextColumns, keys: tuple[tuple[str, str], ...]) -> list:
+def _data(columns: TextColumns, keys: tuple[tuple[str, str], ...], prefix: str) -> list:
+    """``<data>`` elements with short key ids (n0, e0, ...): a million edges, a hundred MB less."""
     parts: list = []
-    for key, _kind in keys:
-        parts += [f'<data key="{key}">', columns.xml(key, escape), "</data>"]
+    for i, (name, _kind) in enumerate(keys):
+        parts += [f'<data key="{prefix}{i}">', columns.xml(name, escape), "</data>"]
     return parts
 
 
 def write_graphml(path: Path, nodes: TextColumns, edges: TextColumns) -> None:
     """Nodes are entities (id = name); edges carry their relation, weight and counts."""
     node_lines = pc.binary_join_element_wise(
-        "    <node id=", nodes.xml("entity", quoteattr), ">", *_data(nodes, NODE_KEYS), "</node>\n", "")
+        "  <node id=", nodes.xml("entity", quoteattr), ">", *_data(nodes, NODE_KEYS, "n"), "</node>\n", "")
     edge_lines = pc.binary_join_element_wise(
-        "    <edge source=", edges.xml("a", quoteattr), " target=", edges.xml("b", quoteattr), ">",
-        *_data(edges, EDGE_KEYS), "</edge>\n", "")
+        "  <edge source=", edges.xml("a", quoteattr), " target=", edges.xml("b", quoteattr), ">",
+        *_data(edges, EDGE_KEYS, "e"), "</edge>\n", "")
     lines = pa.concat_arrays([node_lines.cast(pa.large_string()), edge_lines.cast(pa.large_string())])
     write_lines(path, lines, HEADER, FOOTER)

@@ -63,9 +63,8 @@ def content_checksum(file_hashes: dict[str, str]) -> str:
 
 def _tables(graph: EntityGraph) -> dict[str, pa.Table]:
     def table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
-        return pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)],
-                                    schema=schema)
+        # Tuples convert to an Arrow struct in one pass in C, then split into columns for free.
+        return pa.Table.from_struct_array(pa.array(rows, type=pa.struct(list(schema))))
 
     return {"nodes": table(graph.nodes, NODE_SCHEMA), "edges": table(graph.edges, EDGE_SCHEMA),
             "item_entities": table(sorted(graph.item_entities.items()), ITEM_SCHEMA)}
