@@ -50,8 +50,13 @@ def route_negatives(
     per_positive: int,
     seed: int = 0,
 ) -> list[Exposure]:
-    """For each taken exposure, ``per_positive`` items of the trigger's route that were not taken."""
+    """For each taken exposure, ``per_positive`` items of the trigger's route that were not taken.
+
+    They are drawn only among items that appear in some exposure: otherwise "never shown"
+    would mark every negative, and the model would learn to rank new items last.
+    """
     rng = random.Random(seed)
+    shown = {e.trigger for e in exposures} | {e.candidate for e in exposures}
     negatives = []
     cache: dict[str, Sequence[str]] = {}
     for exposure in exposures:
@@ -59,7 +64,7 @@ def route_negatives(
             continue
         pool = cache.get(exposure.trigger)
         if pool is None:
-            pool = cache[exposure.trigger] = route_items(exposure.trigger)
+            pool = cache[exposure.trigger] = [c for c in route_items(exposure.trigger) if c in shown]
         for candidate in rng.sample(list(pool), min(per_positive, len(pool))):
             if candidate != exposure.trigger and frozenset((exposure.trigger, candidate)) not in taken:
                 negatives.append(Exposure(exposure.trigger, candidate, False))

@@ -19,12 +19,13 @@ _CUT = re.compile(
 _WORD = re.compile(r"[a-z][a-z&'+-]*")
 _TRADEMARKS = re.compile(r"[®™©]|\(r\)|\(tm\)")
 # Words that describe a variant, never what the item is.
-_NOT_HEADS = frozenset(
-    "black white red blue green pink grey gray silver gold brown purple yellow orange beige "
-    "navy khaki clear multi multicolor new pack set pair piece pcs lot size small medium large "
-    "women men womens mens girls boys kids unisex ladies adult inch feet foot ft mm cm meter "
-    "edition version style color".split()
-)
+_NOT_HEADS = frozenset({
+    "black", "white", "red", "blue", "green", "pink", "grey", "gray", "silver", "gold", "brown",
+    "purple", "yellow", "orange", "beige", "navy", "khaki", "clear", "multi", "multicolor",
+    "new", "pack", "set", "pair", "piece", "pcs", "lot", "size", "small", "medium", "large",
+    "women", "men", "womens", "mens", "girls", "boys", "kids", "unisex", "ladies", "adult",
+    "inch", "feet", "foot", "ft", "mm", "cm", "meter", "edition", "version", "style", "color",
+})
 _KEEP_S = ("ss", "us", "is", "'s", "ics")
 _INVARIANT = frozenset({"lens", "series", "news", "chassis"})
 

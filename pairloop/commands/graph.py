@@ -11,9 +11,10 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from knowledge_graph import store_io
-from knowledge_graph.entities import build_dictionary, extract
+from knowledge_graph.entities import EntityDictionary, Extraction, build_dictionary, extract
 from knowledge_graph.graph import EntityGraph, build_graph
 from knowledge_graph.pairs import PairPlan, generate_pairs, segment_counts
+from knowledge_graph.records import CatalogueItem
 from pairloop.console import console, emit_json, err_console, progress_bar
 from pairloop.settings import Settings, get_settings
 from pairloop.store_access import open_store
@@ -31,6 +32,7 @@ AgreeOpt = typer.Option(None, min=1, help="Agreeing human answers a verified lab
 UnverifiedOpt = typer.Option(False, "--include-unverified",
                              help="Also count LLM proposals not accepted and answers without a majority.")
 SnapshotOpt = typer.Option(None, "--snapshot", help="Snapshot version or folder (default: the newest).")
+SnapshotOutOpt = typer.Option(None, "--out", help="New folder for the snapshot (default: DATA_DIR/snapshots/VERSION).")
 
 
 # --- helpers shared with `pairloop gnn` and `pairloop eei` --------------------------------------
@@ -108,7 +110,7 @@ def entities(
         console.print(table)
 
 
-def _tag(extraction, items, dictionary) -> dict[str, Any]:
+def _tag(extraction: Extraction, items: list[CatalogueItem], dictionary: EntityDictionary) -> dict[str, Any]:
     from knowledge_graph.tagger import tag_unmatched, train_tagger, training_examples
 
     examples = training_examples(items, dictionary)
@@ -227,7 +229,7 @@ def build(
 
 @app.command("snapshot")
 def snapshot(
-    out: Path | None = typer.Option(None, "--out", help="New folder for the snapshot (default: DATA_DIR/snapshots/VERSION)."),
+    out: Path | None = SnapshotOutOpt,
     version: str | None = typer.Option(None, help="Version name (default: the next vNNNN)."),
     rule: MajorityRule | None = RuleOpt,
     min_agreeing: int | None = AgreeOpt,

@@ -21,14 +21,18 @@ LABELS = {
 }
 
 
+BundlesOpt = typer.Option(..., "--bundles", help="A BundleRec domain folder, or a folder of them.")
+OutOpt = typer.Option(None, "--out", help="Also write the results to this JSON file.")
+
+
 def evaluate_recall(
-    bundles: Path = typer.Option(..., "--bundles", help="A BundleRec domain folder, or a folder of them."),
+    bundles: Path = BundlesOpt,
     k: int = typer.Option(10, "--k", min=1, help="Cut-off of recall@k and NDCG@k."),
     test_share: float = typer.Option(0.2, min=0.05, max=0.9, help="Share of sessions held out."),
     seed: int = typer.Option(0, help="Seed of the split and of the models."),
     gnn_epochs: int = typer.Option(40, min=1, help="GNN epochs."),
     eei_epochs: int = typer.Option(8, min=1, help="E-E-I epochs."),
-    out: Path | None = typer.Option(None, "--out", help="Also write the results to this JSON file."),
+    out: Path | None = OutOpt,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Recall@k and NDCG@k of held-out bundle partners: co-occurrence, graph, graph + E-E-I, in one run.
