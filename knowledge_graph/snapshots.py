@@ -24,8 +24,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from knowledge_graph.graph import SOURCES, Edge, EntityGraph, Node
 from knowledge_graph.columnar import TextColumns, write_lines
+from knowledge_graph.graph import SOURCES, Edge, EntityGraph, Node
 from knowledge_graph.graphml import write_graphml
 from store.errors import BadInput
 
