@@ -1,4 +1,8 @@
-"""Agreement between human annotators, and each annotator's accuracy against the verified label.
+"""Agreement between human annotators, and each annotator's accuracy against the final labels.
+
+Accuracy is measured twice: against every verified label of the pairs an annotator answered
+(majority or adjudication; a majority includes the annotator's own vote), and against
+adjudicated labels only: the pairs the annotators disputed, decided by someone else.
 
 Krippendorff's alpha (nominal) is used rather than Fleiss' kappa because Label Studio's overlap
 leaves gaps: not every annotator sees every pair, and alpha handles missing answers.
@@ -23,6 +27,8 @@ class AnnotatorScore:
     actor: str
     answers: int
     accuracy: float | None  # against verified labels of pairs it answered; None: none verified
+    adjudicated: int = 0  # its answers on pairs an adjudicator decided
+    accuracy_adjudicated: float | None = None  # against those adjudications; None: none
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class HumanAgreement:
     pairs: int  # pairs with at least one human answer
     multi_annotated: int  # pairs with two or more human answers
     alpha: float | None  # Krippendorff's alpha over the multi-annotated pairs; None when undefined
-    disagreements: list[int]  # pairs whose answers reach no majority: route to an adjudicator
+    disagreements: list[int]  # pairs with two or more answers and no verified label yet
     annotators: list[AnnotatorScore]
 
 
@@ -65,17 +71,26 @@ def human_agreement(
     verified = {p: decide(p, votes, rule, min_agreeing) for p, votes in all_votes.items()}
     disagreements = sorted(p for p, votes in human.items() if len(votes) >= 2 and verified[p] is None)
     answered: dict[str, int] = defaultdict(int)
-    right: dict[str, int] = defaultdict(int)
-    judged: dict[str, int] = defaultdict(int)
+    right: dict[tuple[str, bool], int] = defaultdict(int)
+    judged: dict[tuple[str, bool], int] = defaultdict(int)
     for pair_id, votes in human.items():
         label = verified[pair_id]
         for vote in votes:
             answered[vote.actor] += 1
-            if label is not None:
-                judged[vote.actor] += 1
-                right[vote.actor] += vote.relation == label.relation
+            if label is None:
+                continue
+            for adjudicated_only in (False, True):
+                if adjudicated_only and label.basis != "adjudication":
+                    continue
+                judged[vote.actor, adjudicated_only] += 1
+                right[vote.actor, adjudicated_only] += vote.relation == label.relation
+
+    def share(actor: str, adjudicated_only: bool) -> float | None:
+        n = judged[actor, adjudicated_only]
+        return right[actor, adjudicated_only] / n if n else None
+
     scores = [
-        AnnotatorScore(actor, answered[actor], right[actor] / judged[actor] if judged[actor] else None)
+        AnnotatorScore(actor, answered[actor], share(actor, False), judged[actor, True], share(actor, True))
         for actor in sorted(answered)
     ]
     return HumanAgreement(

@@ -40,8 +40,20 @@ def fine_choice_label(code: int) -> str:
     return f"{code} · {FINE_CODES[code]}"
 
 
-def label_config() -> str:
-    """The Label Studio labelling interface (XML) for relation verification."""
+ANSWERS_FIELD = "answers_summary"  # task data of an adjudication: the annotators' answers
+
+
+def label_config(adjudication: bool = False) -> str:
+    """The Label Studio labelling interface (XML) for relation verification.
+
+    The adjudication interface is the same, and also shows the annotators' answers; its LLM
+    proposal is shown for reference only (nothing is pre-selected).
+    """
+    proposal_header = ("LLM proposal (for reference)" if adjudication
+                       else "LLM proposal (pre-selected below; change it if it is wrong)")
+    answers = (f"""
+  <Header value="The annotators' answers (they reached no majority): your answer decides the pair"/>
+  <Text name="answers" value="${ANSWERS_FIELD}"/>""" if adjudication else "")
     relation_choices = "\n".join(
         f"      <Choice value={quoteattr(name)} hint={quoteattr(RELATION_HINTS[name])}/>"
         for name in RELATIONS
@@ -60,8 +72,8 @@ def label_config() -> str:
       <HyperText name="item_2" value="$item_2_html" inline="true"/>
     </View>
   </View>
-  <Header value="LLM proposal (pre-selected below; change it if it is wrong)"/>
-  <Text name="llm_proposal" value="$llm_summary"/>
+  <Header value="{proposal_header}"/>
+  <Text name="llm_proposal" value="$llm_summary"/>{answers}
   <Header value="How is item 1 related to item 2?"/>
   <Choices name="{RELATION}" toName="{TARGET}" choice="single-radio" required="true" showInline="true">
 {relation_choices}

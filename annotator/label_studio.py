@@ -18,9 +18,12 @@ from label_studio_sdk import LabelStudio as _Client
 from label_studio_sdk.core.api_error import ApiError
 
 from annotator.annotations import answer_result
-from annotator.interface import ItemView, item_html, label_config, proposal_summary
+from annotator.interface import ANSWERS_FIELD, ItemView, item_html, label_config, proposal_summary
 
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
+# An adjudication task names its pair under its own key, so that nothing that reads verification
+# tasks (a webhook delivery, ``round sync``) ever takes an adjudicator's answer for a vote.
+ADJUDICATED_PAIR = "adjudicated_pair_id"
 DEFAULT_CHUNK = 1000
 LIST_PAGE = 500
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
@@ -52,7 +55,10 @@ class Proposal:
 
 @dataclass(frozen=True)
 class PairTask:
-    """One pair to verify, items in the order annotators see them."""
+    """One pair to verify, items in the order annotators see them.
+
+    ``answers`` (the annotators' answers, as text) makes it an adjudication task.
+    """
 
     pair_id: int
     item_1: ItemView
@@ -60,12 +66,14 @@ class PairTask:
     round_id: int | None = None
     proposal: Proposal | None = None
     presented_reversed: bool = False
+    answers: str | None = None
 
-    def payload(self, model_version: str) -> dict[str, Any]:
-        """The Label Studio task (data and, when there is a proposal, its prediction)."""
+    def payload(self, model_version: str | None) -> dict[str, Any]:
+        """The Label Studio task: data and, when there is a proposal and a model version, the
+        proposal as a prediction (pre-selected for annotators)."""
         proposal = self.proposal
         data = {
-            "pair_id": self.pair_id,
+            "pair_id" if self.answers is None else ADJUDICATED_PAIR: self.pair_id,
             "round_id": self.round_id,
             "presented_reversed": self.presented_reversed,
             "item_1_html": item_html(self.item_1),
@@ -78,8 +86,10 @@ class PairTask:
                 )
             ),
         }
+        if self.answers is not None:
+            data[ANSWERS_FIELD] = self.answers
         task: dict[str, Any] = {"data": data}
-        if proposal is not None:
+        if proposal is not None and model_version is not None:
             prediction: dict[str, Any] = {
                 "model_version": model_version,
                 "result": answer_result(proposal.relation, proposal.fine_code),
@@ -154,11 +164,12 @@ class LabelStudio:
 
     # --- projects -----------------------------------------------------------------------
 
-    def create_project(self, title: str, model_version: str, overlap: int = 1,
-                       description: str = "") -> int:
-        """A project with pairloop's interface; ``model_version`` makes the predictions visible."""
+    def create_project(self, title: str, model_version: str | None, overlap: int = 1,
+                       description: str = "", adjudication: bool = False) -> int:
+        """A project with pairloop's interface (its adjudication variant when ``adjudication``);
+        ``model_version`` makes the predictions visible."""
         project = self._call("create project", lambda: self._client.projects.create(
-            title=title, description=description, label_config=label_config(),
+            title=title, description=description, label_config=label_config(adjudication),
             maximum_annotations=overlap, model_version=model_version,
             show_collab_predictions=True, show_skip_button=True,
         ))
@@ -183,7 +194,8 @@ class LabelStudio:
 
     # --- tasks --------------------------------------------------------------------------
 
-    def import_chunk(self, project_id: int, tasks: Sequence[PairTask], model_version: str) -> dict[int, int]:
+    def import_chunk(self, project_id: int, tasks: Sequence[PairTask],
+                     model_version: str | None) -> dict[int, int]:
         """Import tasks (with predictions) in one call; pair id → new task id."""
         payload = [task.payload(model_version) for task in tasks]
         response = self._call("import tasks", lambda: self._client.projects.import_tasks(
@@ -194,7 +206,7 @@ class LabelStudio:
             raise LabelStudioError(f"import returned {len(task_ids)} task ids for {len(tasks)} tasks")
         return {task.pair_id: task_id for task, task_id in zip(tasks, task_ids, strict=True)}
 
-    def import_tasks(self, project_id: int, tasks: Sequence[PairTask], model_version: str,
+    def import_tasks(self, project_id: int, tasks: Sequence[PairTask], model_version: str | None,
                      chunk_size: int = DEFAULT_CHUNK) -> Iterator[dict[int, int]]:
         """Import in chunks (one call per chunk); yields each chunk's pair id → task id.
 

@@ -32,16 +32,17 @@ class PushReport:
     task_ids: dict[int, int] = field(default_factory=dict)  # pair id → task id, all requested pairs
 
 
-def stored_proposals(conn: Connection, pair_ids: Sequence[int], model: str,
-                     prompt_version: str) -> dict[int, Proposal]:
-    """The LLM proposals (with a relation) of one model and prompt version, by pair id."""
-    rows = conn.execute(
-        select(LlmProposal.pair_id, LlmProposal.relation, LlmProposal.fine_code,
-               LlmProposal.confidence, LlmProposal.rationale)
-        .where(LlmProposal.pair_id.in_(list(pair_ids)), LlmProposal.model == model,
-               LlmProposal.prompt_version == prompt_version, LlmProposal.relation.is_not(None))
-    )
-    return {r.pair_id: Proposal(r.relation, r.fine_code, r.confidence, r.rationale) for r in rows}
+def stored_proposals(conn: Connection, pair_ids: Sequence[int], model: str | None = None,
+                     prompt_version: str | None = None) -> dict[int, Proposal]:
+    """The LLM proposals (with a relation) by pair id: of one model and prompt version, or
+    without them each pair's newest proposal."""
+    stmt = (select(LlmProposal.pair_id, LlmProposal.relation, LlmProposal.fine_code,
+                   LlmProposal.confidence, LlmProposal.rationale)
+            .where(LlmProposal.pair_id.in_(list(pair_ids)), LlmProposal.relation.is_not(None))
+            .order_by(LlmProposal.id))
+    if model is not None:
+        stmt = stmt.where(LlmProposal.model == model, LlmProposal.prompt_version == prompt_version)
+    return {r.pair_id: Proposal(r.relation, r.fine_code, r.confidence, r.rationale) for r in conn.execute(stmt)}
 
 
 def pair_tasks(conn: Connection, pair_ids: Sequence[int], round_id: int | None,

@@ -8,12 +8,14 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
+from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
 from pairloop.commands import demo, imports, init, llm, serve, stats, studio
 from pairloop.commands import evaluate, pool, simulate, train
 from pairloop.commands import round as round_cmd
 from pairloop.commands import eei, gnn, graph, recall
 from pairloop.console import err_console
 from pairloop.store_access import SchemaOutdated
+from pairloop.studio import StudioError
 from store.errors import BadInput, StoreUnavailable
 
 EXIT_BAD_INPUT = 2
@@ -29,7 +31,7 @@ class ErrorMappingGroup(TyperGroup):
         except BadInput as exc:
             err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
-        except (StoreUnavailable, SchemaOutdated) as exc:
+        except (StoreUnavailable, SchemaOutdated, LabelStudioUnavailable, LabelStudioError, StudioError) as exc:
             err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_FAILURE) from None
 

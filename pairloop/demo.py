@@ -3,7 +3,8 @@
 Simulated annotators are ordinary Label Studio users (signed up through its forms) who answer
 through the API, as a person in the browser would, from the sample catalogue's hidden truth
 table. Each has a deliberate error rate, and some answer "unsure", so agreement figures and
-majority voting have something to do.
+majority voting have something to do; an adjudicator, also simulated, decides the pairs they
+dispute.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import aliased
 
 from annotator.annotations import answer_result
-from annotator.label_studio import LabelStudio, user_token
+from annotator.label_studio import ADJUDICATED_PAIR, LabelStudio, user_token
 from pairloop.sample.catalogue import SampleItem, make_items, truth
 from store.models import Item, Pair, RoundPair
 from store.taxonomy import RELATIONS
@@ -40,6 +41,7 @@ DEFAULT_ANNOTATORS = (
     SimulatedAnnotator("ben@pairloop.demo", 0.08, 0.05),
     SimulatedAnnotator("cleo@pairloop.demo", 0.20, 0.05),
 )
+DEFAULT_ADJUDICATOR = SimulatedAnnotator("dora@pairloop.demo", 0.02, 0.00)
 
 
 def truth_by_pair(engine: Engine, seed: int) -> dict[int, tuple[str, int]]:
@@ -61,7 +63,8 @@ def truth_by_pair(engine: Engine, seed: int) -> dict[int, tuple[str, int]]:
 def answer_round(url: str, project_id: int, annotators: tuple[SimulatedAnnotator, ...],
                  truths: dict[int, tuple[str, int]], seed: int,
                  advance: Callable[[int], None] = lambda _n: None) -> dict[str, int]:
-    """Every annotator answers every task of the project it has not answered yet."""
+    """Every annotator answers every task of the project it has not answered yet (a verification
+    or an adjudication project)."""
     rng = random.Random(seed)
     answered: dict[str, int] = {}
     for person in annotators:
@@ -71,7 +74,7 @@ def answer_round(url: str, project_id: int, annotators: tuple[SimulatedAnnotator
         for task in client.list_tasks(project_id):
             if any(_author(a) == me for a in task.annotations):
                 continue
-            relation, code = truths[int(task.data["pair_id"])]
+            relation, code = truths[int(task.data.get("pair_id", task.data.get(ADJUDICATED_PAIR)))]
             draw = rng.random()
             if draw < person.unsure_rate:
                 result = answer_result("unsure")

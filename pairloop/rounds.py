@@ -7,12 +7,18 @@ idempotency key, and pairs that already have a Label Studio task are never pushe
 
 States: ``selecting`` → ``labelling`` (selected; proposals and push under way) →
 ``verifying`` (every pair auto-accepted or in Label Studio) → ``closed``.
+
+A pushed pair whose annotators all answered without reaching a verified label is *disputed*;
+``adjudicate`` (run by ``sync``) sends it to the round's adjudication project (its pair status
+becomes ``adjudicating``) and reads the adjudicators' rulings back (see
+:mod:`annotator.adjudication`). The round's ``params`` record the overlap it was pushed with
+and its adjudication project.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from annotator.adjudication import read_rulings, route
 from annotator.agreement import accuracy_and_kappa, confusion
 from annotator.inter_annotator import human_agreement
 from annotator.label_studio import LabelStudio
@@ -31,10 +38,11 @@ from annotator.trust_gate import TrustGate, fit_gate, samples_of
 from store.models import Label, LlmProposal, Round, RoundPair
 from store.repository import insert_labels
 from store.taxonomy import LabelSource, Verdict
-from store.verified import MajorityRule, current_votes, decide
+from store.verified import MajorityRule, current_votes, decide, disputed_pairs
 
 Progress = Callable[[int], None]
 OPEN_STATES = ("selecting", "labelling", "verifying")
+PUSHED, ADJUDICATING = "pushed", "adjudicating"  # round_pairs.status of pairs in Label Studio
 
 
 class RoundError(Exception):
@@ -62,6 +70,18 @@ def set_state(engine: Engine, round_id: int, state: str, **values: Any) -> None:
     with engine.begin() as conn:
         conn.execute(update(Round).where(Round.id == round_id)
                      .values(state=state, updated_at=datetime.now(UTC), **values))
+
+
+def remember(engine: Engine, round_id: int, **values: Any) -> None:
+    """Add to the round's ``params`` (its overlap, its adjudication project)."""
+    with engine.begin() as conn:
+        params = conn.execute(select(Round.params).where(Round.id == round_id)).scalar_one()
+        conn.execute(update(Round).where(Round.id == round_id).values(params={**(params or {}), **values}))
+
+
+def overlap_of(round_: Round, default: int) -> int:
+    """Answers each pair of the round was sent out for (``default`` for a round pushed by hand)."""
+    return int((round_.params or {}).get("overlap", default))
 
 
 def round_pair_ids(conn: Connection, round_id: int, statuses: Sequence[str] | None = None) -> list[int]:
@@ -150,7 +170,7 @@ def push(engine: Engine, round_id: int, studio: LabelStudio, labeller_id: tuple[
     """
     with engine.connect() as conn:
         round_ = get_round(conn, round_id)
-        pair_ids = round_pair_ids(conn, round_id, ("selected", "proposed", "pushed"))
+        pair_ids = round_pair_ids(conn, round_id, ("selected", "proposed", PUSHED))
         shown = stored_proposals(conn, pair_ids, *labeller_id) if labeller_id else {}
     version = model_version(*labeller_id) if labeller_id else "no-llm"
     project_id = round_.ls_project_id
@@ -159,19 +179,24 @@ def push(engine: Engine, round_id: int, studio: LabelStudio, labeller_id: tuple[
                                            description=f"strategy {round_.strategy}, seed {round_.seed}")
         with engine.begin() as conn:
             conn.execute(update(Round).where(Round.id == round_id).values(ls_project_id=project_id))
+        remember(engine, round_id, overlap=overlap)
         register_webhook(project_id)
     report = push_round_pairs(engine, studio, round_id, project_id, pair_ids, version, shown,
                               advance=progress or (lambda _n: None))
     with engine.begin() as conn:
-        _set_pair_status(conn, round_id, {pid: "pushed" for pid in report.task_ids})
+        _set_pair_status(conn, round_id, {pid: PUSHED for pid in report.task_ids})
     set_state(engine, round_id, "verifying")
     return project_id
 
 
 # --- status, sync, close -----------------------------------------------------------------------
 
-def status(engine: Engine, round_id: int | None, rule: MajorityRule, min_agreeing: int) -> dict[str, Any]:
-    """Where a round stands: verified / pending / unsure / disputed, annotators, agreement."""
+def status(engine: Engine, round_id: int | None, rule: MajorityRule, min_agreeing: int,
+           overlap: int, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Where a round stands: verified / pending / unsure / disputed / in adjudication /
+    adjudicated, annotators (shown by ``names`` where given), agreement.
+
+    ``overlap`` is used for a round that does not record the overlap it was pushed with."""
     with engine.connect() as conn:
         round_ = get_round(conn, round_id)
         pairs = dict(conn.execute(select(RoundPair.pair_id, RoundPair.status)
@@ -180,9 +205,12 @@ def status(engine: Engine, round_id: int | None, rule: MajorityRule, min_agreein
         unsure = _unsure_pairs(conn, list(pairs))
         proposals = _latest_proposals(conn, list(pairs))
         humans = human_agreement(conn, list(pairs), rule, min_agreeing) if pairs else None
+        pushed = [p for p, s in pairs.items() if s == PUSHED]
+        disputed = set(disputed_pairs(conn, pushed, overlap_of(round_, overlap), rule, min_agreeing))
     verified = {p: decide(p, v, rule, min_agreeing) for p, v in votes.items()}
     verified = {p: v for p, v in verified.items() if v is not None}
     answered = {p for p, v in votes.items() if any(x.source == LabelSource.HUMAN.value for x in v)}
+    names = names or {}
     return {
         "round": round_.id,
         "state": round_.state,
@@ -190,14 +218,19 @@ def status(engine: Engine, round_id: int | None, rule: MajorityRule, min_agreein
         "seed": round_.seed,
         "classifier_version": round_.classifier_version,
         "label_studio_project": round_.ls_project_id,
+        "adjudication_project": (round_.params or {}).get("adjudication_project"),
         "pairs": len(pairs),
         "verified": len(verified),
         "auto_accepted": sum(1 for s in pairs.values() if s == "auto_accepted"),
-        "pending": sum(1 for p, s in pairs.items() if s == "pushed" and p not in verified),
+        "pending": sum(1 for p in pushed if p not in verified and p not in disputed),
         "unsure": len(unsure - answered),
         "disputed_by_llm": sum(1 for p in pairs if p in proposals and proposals[p][0] == "disputed"),
         "without_majority": len(humans.disagreements) if humans else 0,
-        "annotators": [asdict(a) for a in humans.annotators] if humans else [],
+        "disputed": len(disputed),
+        "in_adjudication": sum(1 for p, s in pairs.items() if s == ADJUDICATING and p not in verified),
+        "adjudicated": sum(1 for v in verified.values() if v.basis == "adjudication"),
+        "annotators": [{**asdict(a), "name": names.get(a.actor, a.actor)}
+                       for a in humans.annotators] if humans else [],
         "inter_annotator_alpha": humans.alpha if humans else None,
         "llm_vs_human": _llm_vs_human(votes, proposals, rule, min_agreeing),
         "metrics": round_.metrics,
@@ -242,31 +275,73 @@ def _llm_vs_human(votes, proposals: dict[int, tuple[str, str | None]], rule: Maj
     return {"pairs": len(truth), "accuracy": accuracy, "kappa": kappa}
 
 
-def sync(engine: Engine, round_id: int, connect: Callable[[], LabelStudio],
-         progress: Progress | None = None) -> dict[str, Any]:
-    """Reconcile with Label Studio: annotations changed since the last sync (all the first time).
-
-    ``connect`` gives the Label Studio client; it is called only once the round is known to
-    have a project there."""
+def in_label_studio(engine: Engine, round_id: int) -> Round:
+    """The round, checked to have a Label Studio project."""
     with engine.connect() as conn:
         round_ = get_round(conn, round_id)
     if round_.ls_project_id is None:
         raise RoundError(f"round {round_id} has nothing in Label Studio yet (state {round_.state})")
-    report = reconcile(engine, connect(), round_.id, round_.ls_project_id, since=round_.last_synced_at,
+    return round_
+
+
+def sync(engine: Engine, round_id: int, connect: Callable[[], LabelStudio], rule: MajorityRule,
+         min_agreeing: int, overlap: int, names: Callable[[LabelStudio], Mapping[str, str]] | None = None,
+         progress: Progress | None = None) -> dict[str, Any]:
+    """Reconcile with Label Studio: annotations changed since the last sync (all the first time);
+    then read the adjudicators' rulings and route newly disputed pairs (:func:`adjudicate`).
+
+    ``connect`` gives the Label Studio client; it is called only once the round is known to
+    have a project there."""
+    round_ = in_label_studio(engine, round_id)
+    studio = connect()
+    report = reconcile(engine, studio, round_.id, round_.ls_project_id, since=round_.last_synced_at,
                        advance=progress or (lambda _n: None))
     with engine.begin() as conn:
         conn.execute(update(Round).where(Round.id == round_.id).values(last_synced_at=report.synced_at))
-    return asdict(report)
+    return {**asdict(report),
+            "adjudication": adjudicate(engine, round_.id, studio, rule, min_agreeing, overlap, names)}
+
+
+def adjudicate(engine: Engine, round_id: int, studio: LabelStudio, rule: MajorityRule, min_agreeing: int,
+               overlap: int, names: Callable[[LabelStudio], Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """Read the adjudicators' rulings, then send the round's newly disputed pairs to its
+    adjudication project (created on first need). Idempotent: a pair is routed once.
+
+    ``names`` gives display names of actors (shown to the adjudicator with each answer); it is
+    called only when there is something to route."""
+    round_ = in_label_studio(engine, round_id)
+    project_id = (round_.params or {}).get("adjudication_project")
+    rulings = read_rulings(engine, studio, round_id, project_id) if project_id is not None else None
+    with engine.connect() as conn:
+        pushed = round_pair_ids(conn, round_id, (PUSHED,))
+        disputed = disputed_pairs(conn, pushed, overlap_of(round_, overlap), rule, min_agreeing)
+    routed = None
+    if disputed:
+        if project_id is None:
+            project_id = studio.create_project(
+                f"pairloop round {round_id} · adjudication", None, overlap=1,
+                description=f"Pairs the annotators of round {round_id} did not agree on: your answer "
+                            "decides each pair.", adjudication=True)
+            remember(engine, round_id, adjudication_project=project_id)
+        routed = route(engine, studio, round_id, project_id, disputed, names(studio) if names else None)
+        with engine.begin() as conn:
+            _set_pair_status(conn, round_id, dict.fromkeys(disputed, ADJUDICATING))
+    return {"adjudication_project": project_id,
+            "rulings": asdict(rulings) if rulings else None,
+            "routed": len(routed.routed) if routed else 0,
+            "already_routed": len(routed.already) if routed else 0}
 
 
 def close(engine: Engine, round_id: int, retrain: Callable[[], dict[str, Any]],
-          rule: MajorityRule, min_agreeing: int) -> dict[str, Any]:
-    """Derive the round's verified labels, retrain the classifier, record metrics; close.
+          rule: MajorityRule, min_agreeing: int, overlap: int,
+          names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Derive the round's verified labels (majority, adjudication), retrain the classifier,
+    record metrics; close. Rulings are read by ``sync``: run it first.
 
     ``retrain`` trains on every verified label in the store and returns its metrics
     (version, held-out macro-F1 when a test set is configured).
     """
-    summary = status(engine, round_id, rule, min_agreeing)
+    summary = status(engine, round_id, rule, min_agreeing, overlap, names)
     if summary["state"] == "closed":
         raise RoundError(f"round {round_id} is already closed")
     if summary["state"] != "verifying":
@@ -277,6 +352,9 @@ def close(engine: Engine, round_id: int, retrain: Callable[[], dict[str, Any]],
         "verified": summary["verified"],
         "auto_accepted": summary["auto_accepted"],
         "without_majority": summary["without_majority"],
+        "disputed": summary["disputed"],
+        "in_adjudication": summary["in_adjudication"],
+        "adjudicated": summary["adjudicated"],
         "unsure": summary["unsure"],
         "inter_annotator_alpha": summary["inter_annotator_alpha"],
         "llm_vs_human": summary["llm_vs_human"],

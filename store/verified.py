@@ -3,7 +3,13 @@
 Votes: every actor's *latest* event on a pair counts once (a changed answer replaces
 the actor's earlier one, an "unsure" or a retraction withdraws it). Human and imported
 labels vote; an LLM label votes only when the trust gate auto-accepted it, and only on a
-pair no human has labelled. An adjudication overrides the vote.
+pair no human has labelled. An adjudication overrides the vote: the newest adjudication
+stands. An adjudicator's ruling and their own answer as an annotator are kept apart (an
+actor's latest event is taken per role), so adjudicating never rewrites one's earlier vote.
+
+A pair is *disputed* when all the answers it was sent out for are in (``overlap``
+annotators answered, "unsure" included) and they reach no verified label: it goes to an
+adjudicator.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from store.models import Label
 from store.taxonomy import LabelSource, Relation, Verdict, relation_of_fine
@@ -50,10 +56,23 @@ class VerifiedLabel:
     basis: str  # "majority" | "adjudication" | "llm-auto"
 
 
-def current_votes(conn: Connection, pair_ids: Iterable[int] | None = None) -> dict[int, list[Vote]]:
-    """Each actor's latest answer per pair, keeping only answers that are labels."""
+@dataclass(frozen=True)
+class HumanAnswer:
+    """An annotator's current answer on a pair: a label or "unsure" (adjudications excluded)."""
+
+    actor: str
+    verdict: Verdict
+    relation: Relation | None
+    fine_code: int | None
+    comment: str | None
+
+
+def _latest(pair_ids: Iterable[int] | None, verdicts: Iterable[Verdict]) -> Select:
+    """Each actor's latest event per pair and role (annotator or adjudicator), oldest first,
+    keeping those whose verdict is one of ``verdicts``."""
     latest = (
         select(
+            Label.id,
             Label.pair_id,
             Label.actor,
             Label.verdict,
@@ -62,8 +81,9 @@ def current_votes(conn: Connection, pair_ids: Iterable[int] | None = None) -> di
             Label.source,
             Label.auto_accepted,
             Label.adjudication,
+            Label.rationale,
             func.row_number()
-            .over(partition_by=(Label.pair_id, Label.actor), order_by=Label.id.desc())
+            .over(partition_by=(Label.pair_id, Label.actor, Label.adjudication), order_by=Label.id.desc())
             .label("recency"),
         )
         .where(Label.source != LabelSource.MODEL.value)
@@ -71,9 +91,16 @@ def current_votes(conn: Connection, pair_ids: Iterable[int] | None = None) -> di
     if pair_ids is not None:
         latest = latest.where(Label.pair_id.in_(list(pair_ids)))
     latest = latest.subquery()
-    rows = conn.execute(
-        select(latest).where(latest.c.recency == 1, latest.c.verdict == Verdict.LABEL.value)
+    return (
+        select(latest)
+        .where(latest.c.recency == 1, latest.c.verdict.in_([v.value for v in verdicts]))
+        .order_by(latest.c.id)
     )
+
+
+def current_votes(conn: Connection, pair_ids: Iterable[int] | None = None) -> dict[int, list[Vote]]:
+    """Each actor's latest answer per pair (and role), keeping only answers that are labels."""
+    rows = conn.execute(_latest(pair_ids, (Verdict.LABEL,)))
     votes: dict[int, list[Vote]] = defaultdict(list)
     for row in rows:
         if row.source == LabelSource.LLM.value and not row.auto_accepted:
@@ -82,6 +109,18 @@ def current_votes(conn: Connection, pair_ids: Iterable[int] | None = None) -> di
             Vote(Relation(row.relation), row.fine_code, row.source, bool(row.adjudication), row.actor)
         )
     return votes
+
+
+def human_answers(conn: Connection, pair_ids: Iterable[int] | None = None) -> dict[int, list[HumanAnswer]]:
+    """Each annotator's current answer per pair (labels and "unsure"; not adjudications)."""
+    answers: dict[int, list[HumanAnswer]] = defaultdict(list)
+    for row in conn.execute(_latest(pair_ids, (Verdict.LABEL, Verdict.UNSURE))):
+        if row.source == LabelSource.HUMAN.value and not row.adjudication:
+            relation = Relation(row.relation) if row.relation else None
+            answers[row.pair_id].append(
+                HumanAnswer(row.actor, Verdict(row.verdict), relation, row.fine_code, row.rationale)
+            )
+    return answers
 
 
 def _token(vote: Vote, rule: MajorityRule) -> str:
@@ -102,7 +141,7 @@ def decide(
     ``min_agreeing`` agreeing votes ("at least two of three agree"). An adjudication,
     or an auto-accepted LLM label on a pair no human labelled, stands alone.
     """
-    adjudicated = [v for v in votes if v.adjudication]
+    adjudicated = [v for v in votes if v.adjudication]  # oldest first (as current_votes gives them)
     if adjudicated:
         last = adjudicated[-1]
         return VerifiedLabel(pair_id, last.relation, last.fine_code, len(votes), "adjudication")
@@ -137,3 +176,22 @@ def verified_labels(
         else:
             verified[pair_id] = label
     return verified, sorted(undecided)
+
+
+def disputed_pairs(
+    conn: Connection,
+    pair_ids: Iterable[int],
+    overlap: int,
+    rule: MajorityRule = MajorityRule.COARSE,
+    min_agreeing: int = DEFAULT_MIN_AGREEING,
+) -> list[int]:
+    """Pairs whose ``overlap`` annotators have all answered ("unsure" counts as an answer)
+    without reaching a verified label: they need an adjudicator."""
+    pair_ids = list(pair_ids)
+    answers = human_answers(conn, pair_ids)
+    votes = current_votes(conn, pair_ids)
+    return sorted(
+        pair_id
+        for pair_id, given in answers.items()
+        if len(given) >= overlap and decide(pair_id, votes.get(pair_id, []), rule, min_agreeing) is None
+    )

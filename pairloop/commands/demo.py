@@ -12,15 +12,14 @@ import typer
 from rich.table import Table
 
 from active_learning.strategies import DEFAULT_STRATEGY
+from pairloop import acquisition, studio
 from pairloop import demo as parts
-from pairloop import rounds, studio
 from pairloop.api.server import ServiceThread
-from pairloop.commands.round import start_round
 from pairloop.console import console, progress_bar
 from pairloop.sample.catalogue import SampleFiles, write_sample
 from pairloop.settings import Settings, get_settings
 from pairloop.store_access import open_store
-from pairloop.training import evaluate_file, load_or_train, retrain_for_round
+from pairloop.training import evaluate_file, load_or_train
 from store import formats
 from store.importer import Importer
 
@@ -68,7 +67,7 @@ def demo(
     with ServiceThread(settings) as running:
         console.print(f"pairloop service on {running.url} (webhooks at /webhooks/label-studio, API docs at /docs)")
         for number in range(1, rounds_to_run + 1):
-            summary = start_round(settings, strategy, size, seed + number, llm)
+            summary = acquisition.start_round(settings, strategy, size, seed + number, llm)
             round_id, project = summary["round"], summary["label_studio_project"]
             pending = summary["status"]["pending"]
             with progress_bar(f"round {round_id}: annotators answer in Label Studio",
@@ -78,9 +77,9 @@ def demo(
             delivered = parts.wait_for_webhooks(engine, round_id, sum(answered.values()))
             console.print(f"round {round_id}: {sum(answered.values())} answers given, "
                           f"{delivered} delivered by the webhook")
-            rounds.sync(engine, round_id, lambda: studio.connect(settings))
-            metrics = rounds.close(engine, round_id, lambda: retrain_for_round(engine, settings),
-                                   settings.majority_rule, settings.min_agreeing)
+            _adjudicate(engine, settings, state.url, round_id, truths, seed + number)
+            names = acquisition.annotator_names(studio.connect(settings))
+            metrics = acquisition.close_round(engine, settings, round_id, names)
             labels = points[-1]["labels"] + metrics["verified"]
             points.append({"round": round_id, "labels": labels,
                            "macro_f1": metrics["classifier"]["test_macro_f1"],
@@ -96,11 +95,28 @@ def _print_round(round_id: int, metrics: dict) -> None:
     llm_accuracy = _figure(metrics["llm_vs_human"]["accuracy"])
     console.print(
         f"round {round_id} closed: {metrics['verified']}/{metrics['pairs']} pairs verified "
-        f"({metrics['auto_accepted']} auto-accepted, {metrics['without_majority']} without majority), "
+        f"({metrics['auto_accepted']} auto-accepted, {metrics['adjudicated']} adjudicated, "
+        f"{metrics['disputed'] + metrics['in_adjudication']} disputed and waiting for an adjudicator), "
         f"annotator agreement α = {alpha}, LLM vs humans accuracy = {llm_accuracy}")
     for annotator in metrics["annotators"]:
-        console.print(f"    {annotator['actor']}: {annotator['answers']} answers, accuracy "
-                      f"{_figure(annotator['accuracy'])} against the verified labels")
+        console.print(f"    {annotator['name']}: {annotator['answers']} answers, accuracy "
+                      f"{_figure(annotator['accuracy'])} against the verified labels, "
+                      f"{_figure(annotator['accuracy_adjudicated'])} on {annotator['adjudicated']} "
+                      "pairs an adjudicator decided")
+
+
+def _adjudicate(engine, settings: Settings, url: str, round_id: int, truths: dict, seed: int) -> None:
+    """Sync (which routes the disputed pairs), let the adjudicator decide them, sync again."""
+    routed = acquisition.sync_round(engine, settings, round_id)["adjudication"]
+    project = routed["adjudication_project"]
+    if project is None:
+        return
+    disputed = routed["routed"] + routed["already_routed"]
+    with progress_bar(f"round {round_id}: the adjudicator decides disputed pairs", disputed) as advance:
+        parts.answer_round(url, project, (parts.DEFAULT_ADJUDICATOR,), truths, seed, advance)
+    rulings = acquisition.sync_round(engine, settings, round_id)["adjudication"]["rulings"]
+    console.print(f"round {round_id}: {disputed} disputed pairs went to the adjudication project "
+                  f"{project}; {rulings['labels_added']} rulings stored")
 
 
 def _figure(value: float | None) -> str:
@@ -113,7 +129,8 @@ def _print_where_to_look(state: studio.StudioState, points: list[dict], curve_js
         table.add_row(str(p["round"]), str(p["labels"]), f"{p['macro_f1']:.3f}", p["classifier"])
     console.print(table)
     console.print(f"Label Studio: {state.url}  (login {state.username} / {state.password}; "
-                  f"the annotators' projects are 'pairloop round N')")
+                  f"the annotators' projects are 'pairloop round N', disputed pairs wait for an "
+                  f"adjudicator in 'pairloop round N · adjudication')")
     console.print(f"learning curve: {curve_png} (data: {curve_json})")
     console.print("more: `pairloop round list`, `pairloop round status N`, `pairloop stats`; "
                   "stop Label Studio with `pairloop studio down`")

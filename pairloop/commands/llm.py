@@ -17,10 +17,11 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from annotator.agreement import Judged, agreement, plot_confusion, store_report
-from annotator.llm import Labeller, LlmError, Proposal, make_labeller, propose_cached
+from annotator.llm import Labeller, LlmError, Proposal, propose_cached
 from annotator.llm.oracle import LlmOracle
 from annotator.llm.pairs import register_pairs
 from annotator.trust_gate import latest_gate
+from pairloop.acquisition import labeller_from_settings
 from pairloop.console import console, emit_json, err_console, progress_bar
 from pairloop.settings import Settings, get_settings
 from pairloop.store_access import open_store
@@ -46,29 +47,6 @@ TargetOpt = typer.Option(None, min=0.5, max=0.999,
                          help="Trust gate target precision (default: PAIRLOOP_LLM_TARGET_PRECISION).")
 OUTPUT_COLUMNS = ("item_a", "item_b", "item_source", "title_a", "title_b", "status", "proposed_relation",
                   "proposed_fine_code", "confidence", "auto_accept", "rationale", "model", "prompt_version")
-
-
-def labeller_from_settings(settings: Settings) -> Labeller:
-    """The configured labeller (``PAIRLOOP_LLM_*``); GGUF files are dequantised once into DATA_DIR."""
-    with err_console.status("loading the LLM"):
-        try:
-            return make_labeller(
-                settings.llm_backend,
-                model=settings.llm_model,
-                base_url=settings.llm_base_url,
-                api_key=settings.llm_api_key,
-                votes=settings.llm_votes,
-                prompt_version=settings.llm_prompt_version,
-                timeout_s=settings.llm_timeout_s,
-                max_retries=settings.llm_max_retries,
-                backoff_s=settings.llm_backoff_s,
-                concurrency=settings.llm_concurrency,
-                answer_mode=settings.llm_answer_mode,
-                batch_size=settings.llm_batch_size,
-                cache_dir=(settings.llm_model_cache or settings.data_path / "models").expanduser(),
-            )
-        except ValueError as exc:  # an unknown prompt version, a backend without its URL
-            raise BadInput(f"LLM settings: {exc}") from None
 
 
 def llm_oracle(settings: Settings) -> LlmOracle:

@@ -1,10 +1,9 @@
-"""``pairloop round start|status|sync|close|list``: acquisition rounds with Label Studio."""
+"""``pairloop round start|status|sync|adjudicate|close|list``: acquisition rounds with Label Studio."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import typer
 from rich.table import Table
@@ -14,12 +13,10 @@ from sqlalchemy.orm import Session
 from active_learning.strategies import DEFAULT_STRATEGY
 from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
 from annotator.llm import LlmError
-from pairloop import rounds, service, studio
-from pairloop.commands.llm import labeller_from_settings
+from pairloop import acquisition, rounds, studio
 from pairloop.console import console, emit_json, err_console, progress_bar
-from pairloop.settings import Settings, get_settings
+from pairloop.settings import get_settings
 from pairloop.store_access import open_store
-from pairloop.training import load_or_train, retrain_for_round
 from store.errors import BadInput
 from store.models import Round
 
@@ -43,48 +40,6 @@ def _resumable(round_hint: str) -> Iterator[None]:
         raise BadInput(str(exc)) from None
 
 
-def start_round(settings: Settings, strategy: str, size: int, seed: int | None,
-                llm: str | None) -> dict[str, Any]:
-    """Resume the unfinished round, or select a new one; then propose, gate and push it."""
-    engine = open_store(settings)
-    with engine.connect() as conn:
-        round_id = rounds.unfinished_round(conn)
-    resumed = round_id is not None
-    if round_id is None:
-        model, version = load_or_train(engine, settings)
-        with progress_bar("selecting pairs") as advance:
-            from active_learning.rounds import select_round
-
-            round_id = select_round(
-                engine, model, strategy, size, seed if seed is not None else _next_seed(engine),
-                classifier_version=version, rule=settings.majority_rule,
-                min_agreeing=settings.min_agreeing, progress=advance)
-    summary: dict[str, Any] = {"round": round_id, "resumed": resumed}
-    backend = llm or settings.llm_backend
-    labeller_id = None
-    if backend != "none":
-        labeller = labeller_from_settings(settings.model_copy(update={"llm_backend": backend}))
-        labeller_id = (labeller.model_name, labeller.prompt_version)
-        gate = rounds.calibrate_gate(engine, *labeller_id, settings.llm_target_precision,
-                                     settings.majority_rule, settings.min_agreeing)
-        with progress_bar("LLM proposals") as advance:
-            summary["proposals"] = vars(rounds.propose(engine, round_id, labeller, gate, advance))
-    client = studio.connect(settings)
-    with progress_bar("pushing to Label Studio") as advance:
-        summary["label_studio_project"] = rounds.push(
-            engine, round_id, client, labeller_id, settings.annotators_per_pair,
-            lambda project: service.register_webhook(settings, client, project), advance)
-    summary["status"] = rounds.status(engine, round_id, settings.majority_rule, settings.min_agreeing)
-    engine.dispose()
-    return summary
-
-
-def _next_seed(engine) -> int:
-    with engine.connect() as conn:
-        last = conn.execute(select(Round.id).order_by(Round.id.desc()).limit(1)).scalar_one_or_none()
-    return (last or 0) + 1
-
-
 @app.command("start")
 def start(
     strategy: str = typer.Option(DEFAULT_STRATEGY, help="Query strategy (see `pairloop simulate --help`)."),
@@ -96,7 +51,7 @@ def start(
     """Start a round (or resume the unfinished one): select, propose, auto-accept, push to Label Studio."""
     settings = get_settings()
     with _resumable("run `pairloop round start` again to resume it"):
-        summary = start_round(settings, strategy, size, seed, llm)
+        summary = acquisition.start_round(settings, strategy, size, seed, llm)
     if as_json:
         emit_json(summary)
         return
@@ -110,17 +65,18 @@ def start(
 
 @app.command("status")
 def status(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
-    """Verified / pending / unsure / disputed counts, annotators' progress and agreement."""
+    """Verified / pending / unsure / disputed / adjudication counts, annotators' progress and agreement."""
     settings = get_settings()
     engine = open_store(settings)
     with _resumable("nothing was changed"):
-        data = rounds.status(engine, round_id, settings.majority_rule, settings.min_agreeing)
+        data = acquisition.round_status(engine, settings, round_id)
     engine.dispose()
     if as_json:
         emit_json(data)
         return
     table = Table(title=f"round {data['round']} · {data['state']} · {data['strategy']}", show_header=False)
-    for key in ("pairs", "verified", "auto_accepted", "pending", "unsure", "disputed_by_llm", "without_majority"):
+    for key in ("pairs", "verified", "auto_accepted", "pending", "unsure", "disputed_by_llm", "without_majority",
+                "disputed", "in_adjudication", "adjudicated"):
         table.add_row(key.replace("_", " "), str(data[key]))
     alpha = data["inter_annotator_alpha"]
     table.add_row("annotator agreement (α)", "n/a" if alpha is None else f"{alpha:.3f}")
@@ -129,27 +85,59 @@ def status(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
         table.add_row("LLM vs humans", f"accuracy {llm['accuracy']:.3f}, κ {llm['kappa']:.3f} on {llm['pairs']} pairs")
     for annotator in data["annotators"]:
         accuracy = annotator["accuracy"]
-        table.add_row(f"  {annotator['actor']}", f"{annotator['answers']} answers"
-                      + ("" if accuracy is None else f", accuracy {accuracy:.2f}"))
+        adjudicated = annotator["accuracy_adjudicated"]
+        table.add_row(f"  {annotator['name']}", f"{annotator['answers']} answers"
+                      + ("" if accuracy is None else f", accuracy {accuracy:.2f}")
+                      + ("" if adjudicated is None else
+                         f", {adjudicated:.2f} on {annotator['adjudicated']} adjudicated"))
     console.print(table)
 
 
 @app.command("sync")
 def sync(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
-    """Reconcile with Label Studio: fetch annotations changed since the last sync."""
+    """Reconcile with Label Studio: fetch annotations changed since the last sync; adjudicate."""
     settings = get_settings()
     engine = open_store(settings)
     with _resumable("run `pairloop round sync` again"):
         with engine.connect() as conn:
             round_id = rounds.get_round(conn, round_id).id
         with progress_bar(f"syncing round {round_id}") as advance:
-            report = rounds.sync(engine, round_id, lambda: studio.connect(settings), advance)
+            report = acquisition.sync_round(engine, settings, round_id, advance)
     engine.dispose()
     if as_json:
         emit_json(report)
     else:
         console.print(f"round {round_id}: {report['tasks_listed']} tasks listed, "
-                      f"{report['annotations_seen']} annotations seen")
+                      f"{report['annotations_seen']} annotations seen; " + _adjudication_line(report["adjudication"]))
+
+
+def _adjudication_line(report: dict) -> str:
+    rulings = report["rulings"] or {}
+    return (f"{report['routed']} disputed pairs sent to adjudication"
+            + ("" if report["adjudication_project"] is None else
+               f" (Label Studio project {report['adjudication_project']}), "
+               f"{rulings.get('labels_added', 0)} rulings stored"))
+
+
+@app.command("adjudicate")
+def adjudicate(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
+    """Send disputed pairs (all answers in, no majority) to adjudication; store the rulings.
+
+    The adjudication project is 'pairloop round N · adjudication' in Label Studio (Label Studio
+    Community cannot assign tasks to a person: whoever works that project adjudicates). Its
+    answers are read by listing it, here and in `pairloop round sync`, which does this too.
+    """
+    settings = get_settings()
+    engine = open_store(settings)
+    with _resumable("run `pairloop round adjudicate` again"):
+        with engine.connect() as conn:
+            round_id = rounds.get_round(conn, round_id).id
+        report = acquisition.adjudicate_round(engine, settings, round_id)
+    engine.dispose()
+    if as_json:
+        emit_json(report)
+    else:
+        console.print(f"round {round_id}: " + _adjudication_line(report))
 
 
 @app.command("close")
@@ -160,8 +148,7 @@ def close(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
     with _resumable("nothing was changed"):
         with engine.connect() as conn:
             round_id = rounds.get_round(conn, round_id).id
-        metrics = rounds.close(engine, round_id, lambda: retrain_for_round(engine, settings),
-                               settings.majority_rule, settings.min_agreeing)
+        metrics = acquisition.close_round(engine, settings, round_id)
     engine.dispose()
     if as_json:
         emit_json({"round": round_id, "metrics": metrics})
@@ -171,6 +158,9 @@ def close(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
     console.print(f"round {round_id} closed: {metrics['verified']} of {metrics['pairs']} pairs verified; "
                   f"classifier {trained['version']} trained on {trained['n_labels']} labels"
                   + ("" if held_out is None else f", held-out macro-F1 {held_out:.3f}"))
+    if metrics["in_adjudication"] or metrics["disputed"]:
+        err_console.print(f"note: {metrics['disputed'] + metrics['in_adjudication']} disputed pairs are not "
+                          "decided yet; their rulings count once `pairloop round sync` reads them")
 
 
 @app.command("list")

@@ -10,11 +10,10 @@ from service.support import free_port, service_settings
 from sqlalchemy import func, select
 
 from annotator.label_studio import LabelStudio, LabelStudioUnavailable
-from pairloop import demo, rounds
+from pairloop import acquisition, demo, rounds
+from pairloop.acquisition import start_round
 from pairloop.api.server import ServiceThread
-from pairloop.commands.round import start_round
 from pairloop.sample.catalogue import write_sample
-from pairloop.training import retrain_for_round
 from store import formats
 from store.db import make_engine
 from store.importer import Importer
@@ -75,19 +74,21 @@ def test_a_round_from_selection_to_close(loop, studio_state):
         assert answered == {p.email: 6 for p in PEOPLE}
         assert demo.wait_for_webhooks(engine, round_id, 12) == 12
 
-    status = rounds.status(engine, round_id, settings.majority_rule, settings.min_agreeing)
+    status = acquisition.round_status(engine, settings, round_id)
     assert (status["verified"], status["pending"], status["without_majority"]) == (6, 0, 0)
+    assert (status["disputed"], status["in_adjudication"], status["adjudicated"]) == (0, 0, 0)
     assert status["inter_annotator_alpha"] == 1.0  # two error-free annotators
     assert status["llm_vs_human"]["pairs"] > 0  # readable proposals compared with the verdicts
-    sync = rounds.sync(engine, round_id, lambda: LabelStudio(studio_state.url, studio_state.token))
+    sync = acquisition.sync_round(engine, settings, round_id)
     assert sync["processing"]["labels_added"] == 0  # the webhook already delivered everything
+    assert sync["adjudication"] == {"adjudication_project": None, "rulings": None, "routed": 0,
+                                    "already_routed": 0}  # nothing disputed: no adjudication project
 
-    metrics = rounds.close(engine, round_id, lambda: retrain_for_round(engine, settings),
-                           settings.majority_rule, settings.min_agreeing)
+    metrics = acquisition.close_round(engine, settings, round_id)
     assert metrics["verified"] == 6 and 0.0 <= metrics["classifier"]["test_macro_f1"] <= 1.0
     assert metrics["classifier"]["n_labels"] == 30 + 6
     with pytest.raises(rounds.RoundError, match="already closed"):
-        rounds.close(engine, round_id, lambda: {}, settings.majority_rule, settings.min_agreeing)
+        acquisition.close_round(engine, settings, round_id)
 
 
 def test_label_studio_down_keeps_the_round_and_a_retry_pushes_each_pair_once(loop, studio_state):

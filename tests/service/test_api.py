@@ -31,14 +31,16 @@ def test_rounds_labels_and_metrics(api, db_url, tmp_path):
     with engine.begin() as conn:
         Importer(conn).pairs(formats.read_pairs(sample.seed_labels))
     engine.dispose()
-    round_id, pair_ids = seed_round(db_url, 3)
+    round_id, _pair_ids = seed_round(db_url, 3)
 
     rounds = api.get("/rounds").json()
     assert [r["id"] for r in rounds] == [round_id]
     status = api.get(f"/rounds/{round_id}").json()
     assert (status["pairs"], status["verified"], status["state"]) == (3, 0, "verifying")
+    assert (status["disputed"], status["in_adjudication"], status["adjudicated"]) == (0, 0, 0)
     assert api.get("/rounds/999").status_code == 404
     assert api.post(f"/rounds/{round_id}/sync").status_code == 409  # nothing in Label Studio yet
+    assert api.post(f"/rounds/{round_id}/adjudicate").status_code == 409
 
     page = api.get("/labels/verified", params={"limit": 20}).json()
     assert len(page["labels"]) == 20 and page["next_after"] is not None
@@ -56,6 +58,6 @@ def test_rounds_labels_and_metrics(api, db_url, tmp_path):
 
 def test_openapi_documents_the_routes(service):
     spec = httpx.get(service.url + "/openapi.json").json()
-    assert {"/rounds", "/rounds/{round_id}/close", "/labels/verified", "/metrics",
+    assert {"/rounds", "/rounds/{round_id}/close", "/rounds/{round_id}/adjudicate", "/labels/verified", "/metrics",
             "/webhooks/label-studio"} <= set(spec["paths"])
     assert httpx.get(service.url + "/docs").status_code == 200

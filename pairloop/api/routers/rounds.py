@@ -1,4 +1,4 @@
-"""Rounds for ML engineers: list, start, status, sync, close — the CLI's operations over HTTP."""
+"""Rounds for ML engineers: list, start, status, sync, adjudicate, close — the CLI's operations over HTTP."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from sqlalchemy.orm import Session
 from active_learning.strategies import DEFAULT_STRATEGY
 from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
 from annotator.llm import LlmError
-from pairloop import rounds, studio
+from pairloop import acquisition, rounds, studio
 from pairloop.api.dependencies import EngineDep, SettingsDep, require_api_token
-from pairloop.commands.round import start_round
-from pairloop.training import retrain_for_round
 from store.errors import BadInput
 from store.models import Round
 
@@ -62,22 +60,29 @@ async def list_rounds(engine: EngineDep) -> list[dict[str, Any]]:
 async def start(request: RoundRequest, settings: SettingsDep) -> dict[str, Any]:
     """Select, propose and push a round (or resume the unfinished one). With the local LLM this
     takes as long as the proposals do."""
-    return await _call(lambda: start_round(settings, request.strategy, request.size, request.seed, request.llm))
+    return await _call(lambda: acquisition.start_round(settings, request.strategy, request.size, request.seed,
+                                                       request.llm))
 
 
 @router.get("/{round_id}")
 async def round_status(round_id: int, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
-    return await _call(lambda: rounds.status(engine, round_id, settings.majority_rule, settings.min_agreeing))
+    return await _call(lambda: acquisition.round_status(engine, settings, round_id))
 
 
 @router.post("/{round_id}/sync")
 async def sync(round_id: int, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
-    """Reconcile with Label Studio (the safety net behind the webhook)."""
-    return await _call(lambda: rounds.sync(engine, round_id, lambda: studio.connect(settings)))
+    """Reconcile with Label Studio (the safety net behind the webhook); read adjudicators' rulings
+    and send newly disputed pairs to adjudication."""
+    return await _call(lambda: acquisition.sync_round(engine, settings, round_id))
+
+
+@router.post("/{round_id}/adjudicate")
+async def adjudicate(round_id: int, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
+    """Send disputed pairs to the round's adjudication project; store the rulings made there."""
+    return await _call(lambda: acquisition.adjudicate_round(engine, settings, round_id))
 
 
 @router.post("/{round_id}/close")
 async def close(round_id: int, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
     """Derive verified labels, retrain the classifier, record and return the round's metrics."""
-    return await _call(lambda: rounds.close(engine, round_id, lambda: retrain_for_round(engine, settings),
-                                            settings.majority_rule, settings.min_agreeing))
+    return await _call(lambda: acquisition.close_round(engine, settings, round_id))

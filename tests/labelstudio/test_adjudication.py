@@ -1,0 +1,174 @@
+"""Disputed pairs go to an adjudication project in the real Label Studio; rulings decide them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import typer
+from service.support import (
+    API_TOKEN,
+    free_port,
+    labels,
+    seed_round,
+    service_settings,
+    wait_processed,
+)
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from annotator.adjudication import route
+from annotator.annotations import answer_result
+from annotator.label_studio import ADJUDICATED_PAIR, LabelStudio
+from pairloop import acquisition, rounds, service
+from pairloop.api.server import ServiceThread
+from pairloop.cli import ErrorMappingGroup
+from pairloop.settings import Settings
+from store.models import Round, RoundPair, WebhookEvent
+from store.verified import verified_labels
+
+pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
+
+
+@dataclass
+class PushedRound:
+    settings: Settings
+    round_id: int
+    pair_ids: list[int]
+    project_id: int
+    task_ids: dict[int, int]  # pair id → verification task id
+    service: ServiceThread
+
+
+@pytest.fixture
+def pushed_round(db_url, engine, tmp_path, ls, studio_state) -> Iterator[Callable[..., PushedRound]]:
+    """A round pushed by ``rounds.push`` (which records its overlap), its webhook on a running service."""
+    started: list[ServiceThread] = []
+
+    def make(n_pairs: int, overlap: int) -> PushedRound:
+        settings = service_settings(db_url, tmp_path / "data", label_studio_url=studio_state.url,
+                                    label_studio_token=studio_state.token, annotators_per_pair=overlap)
+        round_id, pair_ids = seed_round(db_url, n_pairs)
+        running = ServiceThread(settings)
+        started.append(running)
+        project_id = rounds.push(engine, round_id, ls, None, overlap,
+                                 lambda project: service.register_webhook(settings, ls, project))
+        task_ids = {t.data["pair_id"]: t.id for t in ls.list_tasks(project_id, with_annotations=False)}
+        return PushedRound(settings, round_id, pair_ids, project_id, task_ids, running)
+
+    yield make
+    for running in started:
+        running.stop()
+
+
+def _status(engine, r: PushedRound) -> dict:
+    return acquisition.round_status(engine, r.settings, r.round_id)
+
+
+def _verified(engine) -> dict:
+    with engine.connect() as conn:
+        return verified_labels(conn)[0]
+
+
+def test_a_disputed_pair_is_routed_once_and_the_ruling_decides_it(pushed_round, annotators, ls, engine):
+    r = pushed_round(n_pairs=3, overlap=2)
+    alice, bob, judge = annotators(3)
+    split, agreed, open_ = r.pair_ids
+    alice.create_annotation(r.task_ids[split], answer_result("complementary", 4))
+    bob.create_annotation(r.task_ids[split], answer_result("substitute", comment="two of a kind"))
+    for person in (alice, bob):
+        person.create_annotation(r.task_ids[agreed], answer_result("unrelated"))
+    alice.create_annotation(r.task_ids[open_], answer_result("unrelated"))  # one answer of two: not disputed
+    wait_processed(engine, 5)
+    assert (_status(engine, r)["disputed"], _status(engine, r)["pending"]) == (1, 1)
+
+    first = acquisition.adjudicate_round(engine, r.settings, r.round_id)
+    assert (first["routed"], first["already_routed"], first["rulings"]) == (1, 0, None)
+    project = first["adjudication_project"]
+    assert ls.project(project)["maximum_annotations"] == 1
+    (task,) = ls.list_tasks(project)
+    assert task.data[ADJUDICATED_PAIR] == split and "pair_id" not in task.data
+    shown = task.data["answers_summary"]  # the annotators' answers, by email
+    assert alice.whoami()["email"] in shown and bob.whoami()["email"] in shown
+    assert "complementary (fine 4" in shown and 'substitute ("two of a kind")' in shown
+    assert ls.task(task.id)["predictions"] == []  # nothing pre-selected for the adjudicator
+
+    with httpx.Client(base_url=r.service.url, headers={"Authorization": f"Bearer {API_TOKEN}"}) as api:
+        again = api.post(f"/rounds/{r.round_id}/adjudicate", timeout=60).json()
+    assert (again["routed"], again["rulings"]["labels_added"]) == (0, 0)  # nothing routed twice
+    assert len(list(ls.list_tasks(project))) == 1
+    status = _status(engine, r)
+    assert (status["disputed"], status["in_adjudication"], status["adjudicated"], status["verified"]) == (0, 1, 0, 1)
+
+    ruling = judge.create_annotation(task.id, answer_result("complementary", 5, "used together"))
+    synced = acquisition.sync_round(engine, r.settings, r.round_id)
+    assert synced["adjudication"]["rulings"]["labels_added"] == 1
+    wait_processed(engine)
+    judge_rows = [row for row in labels(engine) if row.ls_annotation_id == ruling["id"]]
+    assert [(row.adjudication, row.actor) for row in judge_rows] == [(True, f"label-studio:{judge.whoami()['id']}")]
+    with engine.connect() as conn:  # no webhook on the adjudication project: the ruling is no vote
+        assert conn.scalar(select(WebhookEvent.id).where(WebhookEvent.dedupe_key.like(f"ls:{ruling['id']}:%"))) is None
+    label = _verified(engine)[split]
+    assert (label.relation, label.fine_code, label.basis) == ("complementary", 5, "adjudication")
+
+    names = acquisition.annotator_names(ls)
+    status = acquisition.round_status(engine, r.settings, r.round_id, names)
+    assert (status["in_adjudication"], status["adjudicated"], status["verified"]) == (0, 1, 2)
+    scores = {a["name"]: (a["adjudicated"], a["accuracy_adjudicated"]) for a in status["annotators"]}
+    assert scores == {alice.whoami()["email"]: (1, 1.0), bob.whoami()["email"]: (1, 0.0)}
+
+    judge.update_annotation(ruling["id"], answer_result("substitute", 1))
+    assert acquisition.adjudicate_round(engine, r.settings, r.round_id)["rulings"]["labels_added"] == 1
+    assert _verified(engine)[split].relation == "substitute"
+    metrics = rounds.close(engine, r.round_id, lambda: {"version": "not retrained here"},
+                           r.settings.majority_rule, r.settings.min_agreeing, overlap=3)
+    assert (metrics["verified"], metrics["in_adjudication"], metrics["adjudicated"]) == (2, 0, 1)
+
+    judge.delete_annotation(ruling["id"])  # a ruling withdrawn after the round closed
+    withdrawn = acquisition.adjudicate_round(engine, r.settings, r.round_id)["rulings"]
+    assert (withdrawn["withdrawn"], withdrawn["labels_added"]) == (1, 1)
+    assert split not in _verified(engine) and _status(engine, r)["in_adjudication"] == 1
+    assert acquisition.adjudicate_round(engine, r.settings, r.round_id)["rulings"]["labels_added"] == 0
+
+
+@pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)
+def test_an_import_whose_answer_was_lost_is_not_routed_again(pushed_round, annotators, ls, engine):
+    r = pushed_round(n_pairs=2, overlap=2)
+    alice, bob = annotators(2)
+    disputed = r.pair_ids[0]
+    alice.create_annotation(r.task_ids[disputed], answer_result("complementary"))
+    bob.create_annotation(r.task_ids[disputed], answer_result("unsure"))
+    wait_processed(engine, 2)
+    project = ls.create_project("adjudication", None, overlap=1, adjudication=True)
+    rounds.remember(engine, r.round_id, adjudication_project=project)
+    assert route(engine, ls, r.round_id, project, [disputed]).routed == [disputed]  # the status update "lost"
+
+    report = acquisition.adjudicate_round(engine, r.settings, r.round_id)
+    assert (report["routed"], report["already_routed"]) == (0, 1)
+    assert [t.data[ADJUDICATED_PAIR] for t in ls.list_tasks(project)] == [disputed]
+    with engine.connect() as conn:
+        assert conn.scalar(select(RoundPair.status).where(RoundPair.pair_id == disputed)) == rounds.ADJUDICATING
+
+
+@pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)
+def test_label_studio_unreachable_is_one_line_and_exit_1(cli, db_url, engine, monkeypatch):
+    round_id, _pair_ids = seed_round(db_url, 1)
+    with engine.begin() as conn:
+        conn.execute(update(Round).where(Round.id == round_id).values(ls_project_id=1))
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("PAIRLOOP_LABEL_STUDIO_URL", dead)
+    monkeypatch.setenv("PAIRLOOP_LABEL_STUDIO_TOKEN", "some-token")
+    result = cli("round", "adjudicate", str(round_id), expect=1)
+    assert result.stderr.startswith(f"error: cannot reach Label Studio at {dead}")
+    assert "The round keeps its state" in result.stderr and "Traceback" not in result.stderr
+
+    # Any other command that reaches Label Studio gets the same treatment from the common handler.
+    app = typer.Typer(cls=ErrorMappingGroup)
+    app.command("talk")(lambda: LabelStudio(dead, "some-token").whoami())
+    app.command("quiet")(lambda: None)
+    talked = CliRunner().invoke(app, ["talk"])
+    assert talked.exit_code == 1
+    assert talked.stderr.strip().startswith(f"error: cannot reach Label Studio at {dead}")
+    assert len(talked.stderr.strip().splitlines()) == 1
