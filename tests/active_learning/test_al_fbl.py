@@ -1,5 +1,6 @@
 """Real data, KARL's out-of-distribution setting, shortened: the default strategy must beat the
-seed-only model and random sampling at equal labels (README has the full 10 × 30, 3-seed run)."""
+seed-only model and random sampling at equal labels, without collapsing in distribution (README
+has the full 10 × 30, 3-seed run)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def test_default_strategy_beats_seed_only_and_random_out_of_distribution(fbl_ood
         seed=require_labelled(read_pair_file(fbl_ood["seed"]), "seed"),
         pool=read_pair_file(fbl_ood["pool"]),
         test=require_labelled(read_pair_file(fbl_ood["test"]), "test"),
+        id_test=require_labelled(read_pair_file(fbl_ood["id_test"]), "id test"),
     )
     simulator = Simulator(data, SimulationConfig(rounds=5, batch_size=30))
     oracle = TruthOracle(simulator.data.pool)
@@ -27,3 +29,6 @@ def test_default_strategy_beats_seed_only_and_random_out_of_distribution(fbl_ood
     assert default[-1]["labels"] >= 140 and random[-1]["labels"] >= 140
     assert default[-1]["macro_f1"] >= default[0]["macro_f1"] + 0.1
     assert default[-1]["macro_f1"] > random[-1]["macro_f1"]
+    # The issue's goal, a drop of at most 0.005, is not met (about 0.012 after 10 rounds: README);
+    # this guards against a collapse.
+    assert default[-1]["id_macro_f1"] >= default[0]["id_macro_f1"] - 0.03
