@@ -9,10 +9,24 @@ import typer
 from typer.core import TyperGroup
 
 from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
-from pairloop.commands import demo, imports, init, llm, serve, stats, studio
-from pairloop.commands import evaluate, pool, simulate, train
+from pairloop.commands import (
+    demo,
+    eei,
+    evaluate,
+    gnn,
+    graph,
+    imports,
+    init,
+    llm,
+    pool,
+    recall,
+    serve,
+    simulate,
+    stats,
+    studio,
+    train,
+)
 from pairloop.commands import round as round_cmd
-from pairloop.commands import eei, gnn, graph, recall
 from pairloop.console import err_console
 from pairloop.store_access import SchemaOutdated
 from pairloop.studio import StudioError

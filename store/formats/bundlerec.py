@@ -7,7 +7,6 @@ shared a purchase session are behaviour evidence, kept apart from labels.
 
 from __future__ import annotations
 
-import ast
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from itertools import combinations
