@@ -40,12 +40,14 @@ class BundleDomain:
     bundles: dict[str, list[str]]  # bundle id -> item keys
     bundle_session: dict[str, str]  # bundle id -> session id
 
+    def _held_out(self, share: float, seed: int) -> set[str]:
+        sessions = sorted(self.sessions)
+        random.Random(seed).shuffle(sessions)
+        return set(sessions[: round(len(sessions) * share)])
+
     def split(self, test_share: float = 0.2, seed: int = 0) -> Split:
         """Hold out a seeded share of sessions, with every bundle cut from them."""
-        sessions = sorted(self.sessions)
-        rng = random.Random(seed)
-        rng.shuffle(sessions)
-        held_out = set(sessions[: round(len(sessions) * test_share)])
+        held_out = self._held_out(test_share, seed)
         train, test = {}, {}
         for bundle, members in sorted(self.bundles.items()):
             (test if self.bundle_session.get(bundle) in held_out else train)[bundle] = members
@@ -53,6 +55,21 @@ class BundleDomain:
             train_sessions={s: m for s, m in self.sessions.items() if s not in held_out},
             train_bundles=train,
             test_bundles=test,
+        )
+
+    def training_part(self, test_share: float = 0.2, seed: int = 0) -> BundleDomain:
+        """The domain without the sessions ``split(test_share, seed)`` holds out, nor their bundles.
+
+        Splitting this again gives a validation split: settings can be chosen on it without
+        the test bundles ever being read.
+        """
+        held_out = self._held_out(test_share, seed)
+        bundles = {b: m for b, m in self.bundles.items() if self.bundle_session.get(b) not in held_out}
+        return BundleDomain(
+            self.name, self.items,
+            {s: m for s, m in self.sessions.items() if s not in held_out},
+            bundles,
+            {b: s for b, s in self.bundle_session.items() if b in bundles},
         )
 
 

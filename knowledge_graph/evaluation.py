@@ -10,12 +10,16 @@ catalogue, never labels). Methods:
 * ``graph+eei`` — the route ranked by the E-E-I model (the paper's inputs);
 * ``graph+eei+context`` — the same with the trigger item's text as an extra input;
 * ``title-similarity`` — a reference without any graph: nearest titles by MiniLM cosine.
+
+With ``validation`` the test sessions are dropped before anything is read and the same
+split is cut again from the training sessions: settings (``route_powers`` lists extra
+``route_power`` values for ``graph+eei``, scored by the same model) are chosen there.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +33,9 @@ from knowledge_graph.entities import build_dictionary, extract
 from knowledge_graph.gnn import train_gnn
 from knowledge_graph.graph import build_graph
 from knowledge_graph.metrics import evaluate
-from knowledge_graph.recall import CooccurrenceRecall, GraphRecall
+from knowledge_graph.recall import CooccurrenceRecall, GraphRecall, ItemScorer
 
 Step = Callable[[str], None]
-METHODS = ("cooccurrence", "graph", "graph+eei", "graph+eei+context", "title-similarity")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,21 @@ class RecallConfig:
     negatives: int = 3
     max_entities: int = 100
     route_power: float = 0.5
+    route_powers: tuple[float, ...] = ()  # more route powers to report for graph+eei
+    validation: bool = False  # evaluate on a validation split of the training sessions
+
+
+class MemoScorer:
+    """An item scorer that remembers each query's scores, so several route powers share them."""
+
+    def __init__(self, scorer: ItemScorer):
+        self.scorer = scorer
+        self.memo: dict[str, Sequence[float]] = {}
+
+    def score(self, query: str, triples: Sequence[tuple[str, str, str]]) -> Sequence[float]:
+        if query not in self.memo:
+            self.memo[query] = self.scorer.score(query, triples)
+        return self.memo[query]
 
 
 class TitleSimilarity:
@@ -68,6 +86,8 @@ def evaluate_domain(domain: BundleDomain, config: RecallConfig, cache_dir: Path 
                     step: Step | None = None) -> dict[str, Any]:
     step = step or (lambda _what: None)
     started = time.perf_counter()
+    if config.validation:
+        domain = domain.training_part(config.test_share, config.seed)
     split: Split = domain.split(config.test_share, config.seed)
     queries = split.test_queries()
     results: dict[str, dict[str, float]] = {}
@@ -101,13 +121,18 @@ def evaluate_domain(domain: BundleDomain, config: RecallConfig, cache_dir: Path 
         model = train_eei(exposures, graph, gnn.table(), item_vectors, context=context,
                           epochs=config.eei_epochs, seed=config.seed)
         eei_report[method] = model.history
-        ranked = GraphRecall(graph, scorer=model, max_entities=config.max_entities,
-                             popularity=cooccurrence.popularity, route_power=config.route_power)
-        results[method] = evaluate(_ranked(ranked), queries, config.k)
+        scorer = MemoScorer(model)
+        extra = () if context else config.route_powers
+        for power in dict.fromkeys((config.route_power, *extra)):  # the default first, each once
+            ranked = GraphRecall(graph, scorer=scorer, max_entities=config.max_entities,
+                                 popularity=cooccurrence.popularity, route_power=power)
+            name = method if power == config.route_power else f"{method}@route_power={power:g}"
+            results[name] = evaluate(_ranked(ranked), queries, config.k)
 
     results["title-similarity"] = evaluate(_ranked(TitleSimilarity(keys, item_matrix)), queries, config.k)
     return {
         "domain": domain.name,
+        "evaluated_on": "validation" if config.validation else "test",
         "items": len(domain.items),
         "train_sessions": len(split.train_sessions),
         "train_bundles": len(split.train_bundles),
@@ -130,6 +155,6 @@ def evaluate_bundles(directories: list[Path], config: RecallConfig, cache_dir: P
     mean = {
         method: {metric: round(float(np.mean([d["methods"][method][metric] for d in domains])), 4)
                  for metric in (f"recall@{config.k}", f"ndcg@{config.k}")}
-        for method in METHODS
+        for method in domains[0]["methods"]
     }
     return {"config": asdict(config), "domains": domains, "mean": mean}

@@ -23,6 +23,9 @@ LABELS = {
 
 BundlesOpt = typer.Option(..., "--bundles", help="A BundleRec domain folder, or a folder of them.")
 OutOpt = typer.Option(None, "--out", help="Also write the results to this JSON file.")
+RoutePowerOpt = typer.Option(
+    [], "--route-power", min=0.0,
+    help="Also report graph + E-E-I with this exponent on P(e' | e) (repeatable; the default is 0.5).")
 
 
 def evaluate_recall(
@@ -32,6 +35,10 @@ def evaluate_recall(
     seed: int = typer.Option(0, help="Seed of the split and of the models."),
     gnn_epochs: int = typer.Option(40, min=1, help="GNN epochs."),
     eei_epochs: int = typer.Option(8, min=1, help="E-E-I epochs."),
+    route_power: list[float] = RoutePowerOpt,
+    validation: bool = typer.Option(
+        False, "--validation", help="Drop the test sessions unread and evaluate on a validation split "
+        "cut from the training sessions: choose settings here, not on the test bundles."),
     out: Path | None = OutOpt,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -46,7 +53,8 @@ def evaluate_recall(
     if out is not None and out.exists():
         raise BadInput("the output file exists; choose a new one", out)
     directories = list(find_domains(bundles))
-    config = RecallConfig(k=k, test_share=test_share, seed=seed, gnn_epochs=gnn_epochs, eei_epochs=eei_epochs)
+    config = RecallConfig(k=k, test_share=test_share, seed=seed, gnn_epochs=gnn_epochs, eei_epochs=eei_epochs,
+                          route_powers=tuple(route_power), validation=validation)
     cache = get_settings().data_path / "cache" / "embeddings"
     with err_console.status("evaluating") as status:
         result = evaluate_bundles(directories, config, cache, lambda what: status.update(f"evaluating: {what}"))
@@ -56,12 +64,14 @@ def evaluate_recall(
     if as_json:
         emit_json(result)
         return
-    table = Table(title=f"held-out bundle partners, recall@{k} / NDCG@{k}")
+    held = "validation" if validation else "held-out"
+    table = Table(title=f"{held} bundle partners, recall@{k} / NDCG@{k}")
     table.add_column("method")
     for domain in result["domains"]:
         table.add_column(f"{domain['domain']} ({domain['queries']} queries)")
     table.add_column("mean")
-    for method, label in LABELS.items():
+    for method in result["mean"]:
+        label = LABELS.get(method, method.replace("graph+eei@", "(c) graph + E-E-I, "))
         cells = [f"{d['methods'][method][f'recall@{k}']:.4f} / {d['methods'][method][f'ndcg@{k}']:.4f}"
                  for d in result["domains"]]
         mean = result["mean"][method]

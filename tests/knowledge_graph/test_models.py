@@ -64,15 +64,20 @@ def test_eei_learns_from_session_exposures_and_ranks_the_route(trained, tmp_path
 def test_evaluate_recall_reports_every_method(sqlite_cli, small_bundlerec, tmp_path):
     out = tmp_path / "recall.json"
     result = json.loads(sqlite_cli("evaluate-recall", "--bundles", small_bundlerec, "--gnn-epochs", 5,
-                                   "--eei-epochs", 2, "--out", out, "--json").stdout)
+                                   "--eei-epochs", 2, "--route-power", 1, "--out", out, "--json").stdout)
     assert json.loads(out.read_text()) == result
     (domain,) = result["domains"]
-    assert domain["domain"] == "electronic" and domain["queries"] > 10
-    assert set(domain["methods"]) == {"cooccurrence", "graph", "graph+eei", "graph+eei+context", "title-similarity"}
+    assert domain["domain"] == "electronic" and domain["queries"] > 10 and domain["evaluated_on"] == "test"
+    assert set(domain["methods"]) == {"cooccurrence", "graph", "graph+eei", "graph+eei@route_power=1",
+                                      "graph+eei+context", "title-similarity"}
     for figures in domain["methods"].values():
         assert 0.0 <= figures["recall@10"] <= 1.0 and 0.0 <= figures["ndcg@10"] <= 1.0
         assert figures["queries"] == domain["queries"]
     assert domain["gnn"]["last_loss"] < domain["gnn"]["first_loss"]
+    validation = json.loads(sqlite_cli("evaluate-recall", "--bundles", small_bundlerec, "--gnn-epochs", 2,
+                                       "--eei-epochs", 1, "--validation", "--json").stdout)["domains"][0]
+    assert validation["evaluated_on"] == "validation"
+    assert validation["train_sessions"] < domain["train_sessions"]
     assert sqlite_cli("evaluate-recall", "--bundles", small_bundlerec, "--out", out, expect=2).stderr
     (tmp_path / "empty").mkdir()
     assert "BundleRec" in sqlite_cli("evaluate-recall", "--bundles", tmp_path / "empty", expect=2).stderr

@@ -6,7 +6,9 @@ import math
 
 import pytest
 
+from knowledge_graph.bundles import BundleDomain
 from knowledge_graph.entities import build_dictionary, extract
+from knowledge_graph.evaluation import MemoScorer
 from knowledge_graph.graph import COMPLEMENTARY, build_graph
 from knowledge_graph.metrics import evaluate, ndcg_at, recall_at
 from knowledge_graph.recall import CooccurrenceRecall, GraphRecall
@@ -41,3 +43,33 @@ def test_graph_route_spreads_edge_weight_over_the_items_of_complementary_entitie
     with pytest.raises(BadInput, match="unknown item"):
         route.recommend("s:404")
     assert route.recommend("s:10") == []  # an item without entities has no route
+
+
+def test_validation_split_never_reads_the_test_sessions():
+    sessions = {f"s{i}": [f"x:{i}a", f"x:{i}b", f"x:{i}c"] for i in range(20)}
+    bundles = {f"b{i}": sessions[f"s{i}"][:2] for i in range(20)}
+    domain = BundleDomain("toy", [], sessions, bundles, {f"b{i}": f"s{i}" for i in range(20)})
+    test = domain.split(0.25, seed=3)
+    part = domain.training_part(0.25, seed=3)
+    assert set(part.sessions) == set(test.train_sessions) and set(part.bundles) == set(test.train_bundles)
+    validation = part.split(0.25, seed=3)
+    assert len(validation.test_bundles) == 4 and len(validation.train_bundles) == 11
+    tested = {item for members in test.test_bundles.values() for item in members}
+    seen = {item for s in (validation.train_sessions, validation.train_bundles, validation.test_bundles)
+            for members in s.values() for item in members}
+    assert tested and not tested & seen
+
+
+def test_memo_scorer_scores_each_query_once():
+    calls = []
+
+    class Counting:
+        def score(self, query, triples):
+            calls.append(query)
+            return [float(len(c)) for _t, _o, c in triples]
+
+    memo = MemoScorer(Counting())
+    triples = [("e", "f", "x:1"), ("e", "f", "x:22")]
+    assert memo.score("q", triples) == memo.score("q", triples) == [3.0, 4.0]
+    memo.score("r", triples)
+    assert calls == ["q", "r"]
