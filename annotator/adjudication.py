@@ -6,40 +6,29 @@ tasks show both items, the LLM's proposal for reference (nothing pre-selected) a
 annotator's answer. A ruling is stored as a human label flagged ``adjudication``, with the
 adjudicator as its actor; :mod:`store.verified` treats it as final.
 
-Rulings are read by listing the project (``round sync``, ``round adjudicate``): no webhook is
-registered on it, and its tasks name their pair under their own key, so a ruling is never read
-as a vote. A listing shows each annotation's current state, so reading appends a label only for
-a state not stored yet, and a retraction for a ruling whose annotation is gone: reading twice
-adds nothing. Routing lists the project first, so a pair is never sent twice, even after an
-import whose answer was lost.
+Its tasks name their pair under their own key, so a ruling is never read as a vote. Rulings
+reach the store as answers do, through the webhook inbox (:mod:`annotator.webhooks`): delivered
+by the webhook when the project has one, and listed by ``round sync`` / ``round adjudicate``,
+which also turns a stored ruling whose annotation is gone into a deletion. An annotation state
+has one inbox key either way, so whichever comes second changes nothing, and a late, older
+state never overrides a newer one. Routing lists the project first, so a pair is never sent
+twice, even after an import whose answer was lost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from annotator.annotations import read_answer
 from annotator.interface import fine_choice_label
 from annotator.label_studio import ADJUDICATED_PAIR, LabelStudio, PairTask
 from annotator.push import pair_tasks, stored_proposals
-from annotator.webhooks import actor_of, stamp
+from annotator.webhooks import SYNCED, annotation_event, deletion_event, receive
 from store.models import Label
-from store.repository import insert_labels
-from store.taxonomy import LabelSource, Verdict
+from store.taxonomy import Verdict
 from store.verified import HumanAnswer, human_answers
-
-
-def ruling_key(annotation_id: int, updated_at: Any) -> str:
-    """One state of one adjudication annotation (the label's idempotency key)."""
-    return f"adjudication:{annotation_id}:{stamp(updated_at)}"
-
-
-def withdrawn_key(annotation_id: int) -> str:
-    return f"adjudication:{annotation_id}:deleted"
 
 
 def describe(answer: HumanAnswer, name: str) -> str:
@@ -92,58 +81,30 @@ class RulingReport:
     rulings_seen: int = 0
     labels_added: int = 0
     withdrawn: int = 0  # rulings whose annotation was deleted in Label Studio
+    failed: int = 0  # rulings kept in the inbox with an error (retried by the next sync)
 
 
-def _stored(conn: Connection, round_id: int, task_ids: Sequence[int]) -> dict[int, list[Any]]:
-    """The adjudication labels stored for these tasks, by annotation id, oldest first."""
+def _live_rulings(conn: Connection, round_id: int, task_ids: Sequence[int]) -> set[int]:
+    """Annotation ids of the rulings stored for these tasks and not withdrawn."""
     rows = conn.execute(
-        select(Label.ls_annotation_id, Label.external_key, Label.pair_id, Label.actor, Label.ls_task_id,
-               Label.verdict)
+        select(Label.ls_annotation_id, Label.verdict)
         .where(Label.round_id == round_id, Label.adjudication.is_(True), Label.ls_task_id.in_(list(task_ids)))
         .order_by(Label.id))
-    stored: dict[int, list[Any]] = {}
-    for row in rows:
-        stored.setdefault(row.ls_annotation_id, []).append(row)
-    return stored
-
-
-def _ruling(annotation: Mapping[str, Any], task_id: int, pair_id: int, round_id: int) -> dict[str, Any]:
-    answer = read_answer(annotation.get("result"), bool(annotation.get("was_cancelled")))
-    return {
-        "pair_id": pair_id, "verdict": answer.verdict.value,
-        "relation": answer.relation.value if answer.relation else None, "fine_code": answer.fine_code,
-        "source": LabelSource.HUMAN.value, "actor": actor_of(annotation.get("completed_by")),
-        "rationale": answer.comment, "adjudication": True, "round_id": round_id, "ls_task_id": task_id,
-        "ls_annotation_id": int(annotation["id"]),
-        "external_key": ruling_key(int(annotation["id"]), annotation["updated_at"]),
-    }
+    latest = dict(rows.tuples().all())
+    return {annotation_id for annotation_id, verdict in latest.items() if verdict != Verdict.RETRACTED.value}
 
 
 def read_rulings(engine: Engine, studio: LabelStudio, round_id: int, project_id: int) -> RulingReport:
-    """Bring the store up to date with the adjudication project's annotations."""
-    report = RulingReport()
+    """Bring the store up to date with the adjudication project's annotations, through the
+    inbox the webhook fills: each listed state as an event, a deletion for each stored ruling
+    whose annotation is gone."""
     tasks = [t for t in studio.list_tasks(project_id)
              if t.data.get("round_id") == round_id and t.data.get(ADJUDICATED_PAIR) is not None]
-    report.tasks_listed = len(tasks)
-    with engine.begin() as conn:
-        stored = _stored(conn, round_id, [t.id for t in tasks])
-        rows: list[dict[str, Any]] = []
-        listed: set[int] = set()
-        for task in tasks:
-            for annotation in task.annotations:
-                report.rulings_seen += 1
-                listed.add(int(annotation["id"]))
-                row = _ruling(annotation, task.id, int(task.data[ADJUDICATED_PAIR]), round_id)
-                if row["external_key"] not in {r.external_key for r in stored.get(row["ls_annotation_id"], [])}:
-                    rows.append(row)
-        for annotation_id, history in stored.items():
-            latest = history[-1]
-            if annotation_id not in listed and latest.verdict != Verdict.RETRACTED.value:
-                rows.append({"pair_id": latest.pair_id, "verdict": Verdict.RETRACTED.value,
-                             "source": LabelSource.HUMAN.value, "actor": latest.actor, "adjudication": True,
-                             "round_id": round_id, "ls_task_id": latest.ls_task_id,
-                             "ls_annotation_id": annotation_id, "external_key": withdrawn_key(annotation_id)})
-                report.withdrawn += 1
-        insert_labels(conn, rows)
-    report.labels_added = len(rows)
-    return report
+    events = [annotation_event(annotation, {"id": task.id, "data": task.data}, SYNCED)
+              for task in tasks for annotation in task.annotations]
+    with engine.connect() as conn:
+        live = _live_rulings(conn, round_id, [t.id for t in tasks])
+    gone = sorted(live - {int(e.payload["annotation"]["id"]) for e in events})
+    processing = receive(engine, events + [deletion_event(a) for a in gone])
+    return RulingReport(tasks_listed=len(tasks), rulings_seen=len(events), labels_added=processing.labels_added,
+                        withdrawn=len(gone), failed=len(processing.errors))

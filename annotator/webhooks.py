@@ -4,6 +4,11 @@ Every event goes to the ``webhook_events`` inbox first (its ``dedupe_key`` is un
 is processed from there: a webhook delivery and the same annotation found by ``round sync``
 share one key, so whichever comes second changes nothing.
 
+An annotation on a verification task (its data names ``pair_id``) is an annotator's vote; one
+on an adjudication task (``adjudicated_pair_id``) is a ruling, stored flagged ``adjudication``
+under keys of its own (:func:`ruling_key`). Rulings take the same path: the webhook delivers
+them, and ``round sync`` lists them into the same inbox (:mod:`annotator.adjudication`).
+
 Ordering: the verified rule takes each actor's *latest* label by row id, so an event that
 is older than what is stored for its annotation (a late, reordered delivery) is skipped
 rather than appended; a deleted annotation is never resurrected by a late create/update.
@@ -14,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +29,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Engine, select, text, update
 
 from annotator.annotations import read_answer
+from annotator.label_studio import ADJUDICATED_PAIR
 from store.models import Label, RoundPair, WebhookEvent
 from store.repository import insert_ignore, insert_labels
 from store.taxonomy import LabelSource, Verdict, mirror_fine
@@ -34,7 +40,7 @@ SYNCED = "ANNOTATION_SYNCED"  # an annotation found by listing (round sync), not
 DEFAULT_BATCH = 100
 ANNOTATION_FIELDS = ("id", "task", "project", "result", "completed_by", "was_cancelled",
                      "lead_time", "created_at", "updated_at")
-TASK_DATA_FIELDS = ("pair_id", "round_id", "presented_reversed")
+TASK_DATA_FIELDS = ("pair_id", ADJUDICATED_PAIR, "round_id", "presented_reversed")
 
 
 class BadEvent(ValueError):
@@ -92,6 +98,15 @@ def deletion_key(annotation_id: int) -> str:
     return f"ls:{annotation_id}:deleted"
 
 
+def ruling_key(annotation_id: int, updated_at: Any) -> str:
+    """One state of one adjudication annotation (its event's and its label's idempotency key)."""
+    return f"adjudication:{annotation_id}:{stamp(updated_at)}"
+
+
+def withdrawn_key(annotation_id: int) -> str:
+    return f"adjudication:{annotation_id}:deleted"
+
+
 def actor_of(completed_by: Any) -> str:
     """The store's actor for a Label Studio user (the id: stable, unlike names)."""
     user = completed_by.get("id") if isinstance(completed_by, Mapping) else completed_by
@@ -100,18 +115,23 @@ def actor_of(completed_by: Any) -> str:
     return f"label-studio:{user}"
 
 
+def _state_key(data: Mapping[str, Any]) -> Callable[[int, Any], str]:
+    """How an annotation state on a task with this data is keyed: as a ruling or as a vote."""
+    return ruling_key if data.get(ADJUDICATED_PAIR) is not None else annotation_key
+
+
 # --- events from deliveries and listings ------------------------------------------------
 
 
 def annotation_event(annotation: Mapping[str, Any], task: Mapping[str, Any] | None,
                      action: str) -> Event:
     """The inbox entry for one annotation's current state (kept small: no task HTML)."""
+    data = (task or {}).get("data") or {}
     try:
         ann = {name: annotation.get(name) for name in ANNOTATION_FIELDS}
-        key = annotation_key(int(ann["id"]), ann["updated_at"])
+        key = _state_key(data)(int(ann["id"]), ann["updated_at"])
     except (TypeError, ValueError, KeyError) as exc:
         raise BadEvent(f"annotation without a readable id and updated_at: {exc}") from None
-    data = (task or {}).get("data") or {}
     slim_task = {"id": (task or {}).get("id", ann["task"]),
                  "data": {name: data.get(name) for name in TASK_DATA_FIELDS if name in data}}
     return Event(key, action, {"annotation": ann, "task": slim_task})
@@ -131,8 +151,13 @@ def events_from_webhook(body: Any) -> list[Event]:
             ids = [int(a["id"]) for a in body["annotations"]]
         except (KeyError, TypeError, ValueError):
             raise BadEvent("ANNOTATIONS_DELETED without annotation ids") from None
-        return [Event(deletion_key(i), DELETED, {"annotation": {"id": i}}) for i in ids]
+        return [deletion_event(i) for i in ids]
     return []
+
+
+def deletion_event(annotation_id: int) -> Event:
+    """The inbox entry for one annotation's deletion (a vote's or a ruling's: the id tells)."""
+    return Event(deletion_key(annotation_id), DELETED, {"annotation": {"id": annotation_id}})
 
 
 # --- the inbox --------------------------------------------------------------------------
@@ -155,12 +180,17 @@ def writing(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-
 def store_events(conn: Connection, events: Sequence[Event]) -> None:
     """Insert the events not seen before (one statement: what a webhook delivery waits for)."""
     insert_ignore(conn, WebhookEvent.__table__, [
         {"dedupe_key": e.dedupe_key, "action": e.action, "payload": e.payload} for e in events
     ])
+
+
+def store_delivery(engine: Engine, events: Sequence[Event]) -> None:
+    """Make one webhook delivery durable: its events inserted and committed, nothing else."""
+    with writing(engine) as conn:
+        store_events(conn, events)
 
 
 def pending_ids(conn: Connection, events: Sequence[Event]) -> list[int]:
@@ -216,8 +246,8 @@ def receive(engine: Engine, events: Sequence[Event]) -> ProcessReport:
 
 # --- processing ---------------------------------------------------------------------------
 
-_LABEL_COLUMNS = ("id", "pair_id", "actor", "verdict", "presented_reversed", "round_id", "ls_task_id",
-                  "ls_annotation_id", "external_key")
+_LABEL_COLUMNS = ("id", "pair_id", "actor", "verdict", "presented_reversed", "adjudication", "round_id",
+                  "ls_task_id", "ls_annotation_id", "external_key")
 
 
 @dataclass
@@ -246,7 +276,7 @@ def _process_batch(conn: Connection, event_ids: Sequence[int]) -> ProcessReport:
     _lock_annotations(conn, annotation_ids)
     known = _known(conn, annotation_ids)
     task_pairs = _task_pairs(conn, [e.payload["annotation"].get("task") for e in claimed
-                                    if e.action != DELETED and not _task_data(e.payload).get("pair_id")])
+                                    if e.action != DELETED and not _names_pair(_task_data(e.payload))])
     rows: list[dict[str, Any]] = []
     for event in claimed:  # in arrival order, as if one at a time
         annotation = event.payload["annotation"]
@@ -300,6 +330,10 @@ def _task_data(payload: Mapping[str, Any]) -> dict[str, Any]:
     return dict((payload.get("task") or {}).get("data") or {})
 
 
+def _names_pair(data: Mapping[str, Any]) -> bool:
+    return data.get("pair_id") is not None or data.get(ADJUDICATED_PAIR) is not None
+
+
 def _task_pairs(conn: Connection, task_ids: Sequence[int | None]) -> dict[int, tuple[int, int]]:
     """Task id → (pair id, round id) from round_pairs, for tasks whose data lacks a pair id."""
     wanted = [t for t in set(task_ids) if t is not None]
@@ -310,17 +344,24 @@ def _task_pairs(conn: Connection, task_ids: Sequence[int | None]) -> dict[int, t
     return {task: (pair, round_id) for task, pair, round_id in rows}
 
 
+# The rows _label and _retraction append have the same keys: one executemany takes its columns
+# from its first row, and would drop a key the first row lacks from all the others.
+
+
 def _label(annotation: Mapping[str, Any], data: Mapping[str, Any], state: _Known,
            task_pairs: Mapping[int, tuple[int, int]]) -> tuple[str, dict[str, Any] | None]:
     annotation_id = int(annotation["id"])
-    key = annotation_key(annotation_id, annotation["updated_at"])
+    ruling = data.get(ADJUDICATED_PAIR) is not None
+    key = _state_key(data)(annotation_id, annotation["updated_at"])
     if key in state.keys:
         return "duplicate", None
-    if state.deleted or deletion_key(annotation_id) in state.keys:
+    if state.deleted or (withdrawn_key if ruling else deletion_key)(annotation_id) in state.keys:
         return "annotation deleted", None
     if any(k > key for k in state.keys):  # same fixed-width prefix: string order is time order
         return "older than stored", None
-    if data.get("pair_id") is not None:
+    if ruling:
+        pair_id, round_id = int(data[ADJUDICATED_PAIR]), data.get("round_id")
+    elif data.get("pair_id") is not None:
         pair_id, round_id = int(data["pair_id"]), data.get("round_id")
     elif annotation.get("task") in task_pairs:
         pair_id, round_id = task_pairs[annotation["task"]]
@@ -335,8 +376,9 @@ def _label(annotation: Mapping[str, Any], data: Mapping[str, Any], state: _Known
         "pair_id": pair_id, "verdict": answer.verdict.value,
         "relation": answer.relation.value if answer.relation else None, "fine_code": fine,
         "source": LabelSource.HUMAN.value, "actor": actor_of(annotation.get("completed_by")),
-        "rationale": answer.comment, "presented_reversed": reversed_, "round_id": round_id,
-        "ls_task_id": annotation.get("task"), "ls_annotation_id": annotation_id, "external_key": key,
+        "rationale": answer.comment, "presented_reversed": reversed_, "adjudication": ruling,
+        "round_id": round_id, "ls_task_id": annotation.get("task"), "ls_annotation_id": annotation_id,
+        "external_key": key,
     }
 
 
@@ -346,9 +388,11 @@ def _retraction(annotation_id: int, state: _Known) -> tuple[str, dict[str, Any] 
         return "nothing to retract", None  # the stored deletion event blocks a late create
     if latest["verdict"] == Verdict.RETRACTED.value:
         return "duplicate", None
+    ruling = bool(latest["adjudication"])
     return "added", {
-        "pair_id": latest["pair_id"], "verdict": Verdict.RETRACTED.value, "source": LabelSource.HUMAN.value,
-        "actor": latest["actor"], "presented_reversed": latest["presented_reversed"],
-        "round_id": latest["round_id"], "ls_task_id": latest["ls_task_id"],
-        "ls_annotation_id": annotation_id, "external_key": deletion_key(annotation_id),
+        "pair_id": latest["pair_id"], "verdict": Verdict.RETRACTED.value, "relation": None, "fine_code": None,
+        "source": LabelSource.HUMAN.value, "actor": latest["actor"], "rationale": None,
+        "presented_reversed": latest["presented_reversed"], "adjudication": ruling,
+        "round_id": latest["round_id"], "ls_task_id": latest["ls_task_id"], "ls_annotation_id": annotation_id,
+        "external_key": (withdrawn_key if ruling else deletion_key)(annotation_id),
     }

@@ -8,7 +8,7 @@ follows a 2 s warm-up that is not timed. After the load, the events and labels i
 are counted: every delivery, warm-up included, must be there.
 Goal: webhook p99 < 50 ms, 0 events lost. SQLite, and PostgreSQL when it is reachable.
 
-    .venv/bin/python -m benchmarks.webhooks [--rate 200] [--seconds 30]
+    .venv/bin/python -m benchmarks.webhooks [--rate 200] [--seconds 30] [--database both]
 """
 
 from __future__ import annotations
@@ -219,13 +219,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     args = parser.parse_args(argv if argv is not None else [])
     results = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        results.append(_run("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp), args.rate, args.seconds))
-        created = None if args.sqlite_only else create_database()
+        if args.database != "postgresql":
+            results.append(_run("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp), args.rate, args.seconds))
+        created = None if args.database == "sqlite" else create_database()
         if created:
             name, url = created
             try:

@@ -13,6 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import StoreUnavailable
 
+# Connections kept open between bursts. SQLAlchemy's default (5, then up to 10 opened and closed
+# again) made the service open a PostgreSQL connection (a forked backend) in the middle of
+# requests whenever more than five were in flight; the pool opens connections only on demand.
+POOL = {"pool_size": 20, "max_overflow": 10}
+
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
@@ -30,13 +35,14 @@ def make_engine(url: str) -> Engine:
     except ArgumentError as exc:
         raise StoreUnavailable(f"invalid database URL {url!r}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        in_file = bool(parsed.database) and parsed.database != ":memory:"
+        if in_file:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
+        engine = create_engine(url, **(POOL if in_file else {}))
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True, connect_args=_connect_args(parsed))
+        return create_engine(url, pool_pre_ping=True, **POOL, connect_args=_connect_args(parsed))
     except ModuleNotFoundError as exc:
         raise StoreUnavailable(f"no database driver for {parsed.drivername!r}: {exc}") from None
 

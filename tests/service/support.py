@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from annotator.label_studio import ADJUDICATED_PAIR
 from pairloop.settings import Settings
 from store.db import make_engine
 from store.models import Item, Label, Pair, Round, RoundPair, WebhookEvent
@@ -52,12 +53,13 @@ def seed_round(db_url: str, n_pairs: int, source: str = "test") -> tuple[int, li
 
 def delivery(action: str, annotation_id: int, updated_at: str, *, task_id: int, pair_id: int | None,
              round_id: int | None, result: list | None = None, user: int = 1,
-             reversed_: bool = False, was_cancelled: bool = False) -> dict:
+             reversed_: bool = False, was_cancelled: bool = False, ruling: bool = False) -> dict:
     """A webhook body shaped like Label Studio 1.23.2's (the keys pairloop reads, as the real
-    server sends them; tests/labelstudio checks the real deliveries end to end)."""
+    server sends them; tests/labelstudio checks the real deliveries end to end). ``ruling``: from
+    an adjudication task, which names its pair as ``adjudicated_pair_id``."""
     data = {"item_1_html": "<h3>a</h3>", "item_2_html": "<h3>b</h3>", "presented_reversed": reversed_}
     if pair_id is not None:
-        data.update(pair_id=pair_id, round_id=round_id)
+        data.update({ADJUDICATED_PAIR if ruling else "pair_id": pair_id, "round_id": round_id})
     return {
         "action": action,
         "project": {"id": 1, "title": "round"},
