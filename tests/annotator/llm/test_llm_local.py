@@ -44,7 +44,7 @@ def test_batched_scoring_on_a_shared_prefix_equals_one_full_prompt_at_a_time(loc
     scorer = local_labeller.scorer
     plan = vote_plans(FBL9_V1, 3)[1]
     system = FBL9_V1.system(plan)
-    pairs = fbl_pair_texts(datasets, 4, start=10)
+    pairs = fbl_pair_texts(datasets, 3, start=10)
     encoded = [scorer.encode_user(system, FBL9_V1.user(p, plan)) for p in pairs]
     assert len({len(e) for e in encoded}) > 1  # rows of different lengths share a padded batch
     batched = scorer.score(system, encoded)
