@@ -8,7 +8,9 @@ columns: the LLM's relation, for proposals that have one):
 - ``coverage``: answered pairs / pairs (an "unlabelled" proposal has no relation);
 - ``consistency``: share of pairs whose votes all agreed (the FBL paper's consistency);
 - ``fine_accuracy``: the fine FBL code, where humans agreed on one;
-- the trust gate fitted on these pairs, its coverage (auto-accepted / pairs) and precision;
+- the trust gate, fitted on half of the pairs (``calibration``) and measured on the other
+  half (``held_out``): its coverage (auto-accepted / held-out pairs) and precision there,
+  never on the pairs that chose its threshold;
 - ``answer_positions``: which option letters the votes chose (position bias shows here).
 """
 
@@ -70,9 +72,10 @@ def agreement(judged: Sequence[Judged], target_precision: float = DEFAULT_TARGET
     matrix = confusion([j.relation for j in answered], [j.proposal.relation.value for j in answered])  # type: ignore[union-attr]
     accuracy, kappa = accuracy_and_kappa(matrix)
     fine = [j for j in answered if j.fine_code is not None]
-    pairs = [(j.proposal, j.relation) for j in judged]
-    gate = fit_gate(model, prompt_version, samples_of(pairs), target_precision)
-    accepted = [j for j in judged if gate.accepts(j.proposal)]
+    calibration, held_out = gate_split(judged)
+    gate = fit_gate(model, prompt_version, samples_of([(j.proposal, j.relation) for j in calibration]),
+                    target_precision)
+    accepted = [j for j in held_out if gate.accepts(j.proposal)]
     statuses = Counter(j.proposal.status.value for j in judged)
     return {
         "model": model,
@@ -92,12 +95,23 @@ def agreement(judged: Sequence[Judged], target_precision: float = DEFAULT_TARGET
         "confusion": {"labels": list(RELATIONS), "rows": "human", "columns": "llm", "matrix": matrix.tolist()},
         "calibration": reliability(_samples(answered)),
         "gate": gate.as_json(),
-        "gate_coverage": len(accepted) / len(judged),
+        "gate_split": {"calibration": len(calibration), "held_out": len(held_out)},
+        "gate_coverage": len(accepted) / len(held_out) if held_out else None,
         "gate_precision": _accuracy(accepted),
         "answer_positions": answer_positions(j.proposal for j in judged),
         "latency_s_per_pair": sum(j.proposal.latency_s for j in judged) / len(judged),
         "prompt_tokens_per_pair": sum(j.proposal.prompt_tokens for j in judged) / len(judged),
     }
+
+
+def gate_split(judged: Sequence[Judged]) -> tuple[list[Judged], list[Judged]]:
+    """Pairs alternate between calibrating the trust gate and measuring it, in order of first
+    appearance; every row of a pair goes to the same side, so no pair is on both."""
+    side: dict[str, int] = {}
+    for j in judged:
+        side.setdefault(j.proposal.key, len(side) % 2)
+    calibration = [j for j in judged if side[j.proposal.key] == 0]
+    return calibration, [j for j in judged if side[j.proposal.key] == 1]
 
 
 def answer_positions(proposals: Iterable[Proposal]) -> dict[str, int]:

@@ -217,8 +217,10 @@ def _print_agreement(m: dict[str, Any]) -> None:
     table.add_row("fine code accuracy", f"{_fmt(m['fine_accuracy'])} on {m['fine_pairs']} pairs")
     threshold = ("closed: nothing is auto-accepted" if gate["threshold"] is None
                  else f"confidence ≥ {gate['threshold']:.3f}")
+    split = m["gate_split"]
     table.add_row(f"trust gate (precision ≥ {gate['target_precision']})",
-                  f"{threshold}; coverage {_fmt(m['gate_coverage'])}, precision {_fmt(m['gate_precision'])}")
+                  f"{threshold} (fitted on {split['calibration']} pairs); on the other {split['held_out']}: "
+                  f"coverage {_fmt(m['gate_coverage'])}, precision {_fmt(m['gate_precision'])}")
     table.add_row("report", f"#{m['report_id']}: " + ", ".join(m["files"]))
     console.print(table)
 

@@ -7,7 +7,14 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
 
-from annotator.agreement import Judged, accuracy_and_kappa, agreement, answer_positions, confusion
+from annotator.agreement import (
+    Judged,
+    accuracy_and_kappa,
+    agreement,
+    answer_positions,
+    confusion,
+    gate_split,
+)
 from annotator.llm.base import Ballot, Proposal, ProposalStatus
 from annotator.trust_gate import Sample, fit_gate, precision_lower_bound, reliability
 from store.taxonomy import RELATIONS, Relation
@@ -46,8 +53,8 @@ def test_a_weak_model_earns_no_auto_accepts():
 
 
 def proposal(relation: Relation | None, status: ProposalStatus, confidence: float | None = 0.9,
-             fine: int | None = None) -> Proposal:
-    return Proposal("1", status, relation, fine, confidence, None, "m", "v")
+             fine: int | None = None, key: str = "1") -> Proposal:
+    return Proposal(key, status, relation, fine, confidence, None, "m", "v")
 
 
 def test_the_gate_accepts_only_agreed_proposals_of_its_own_model_and_version():
@@ -79,21 +86,38 @@ def test_kappa_of_a_constant_labeller_is_zero_like_scikit_learn():
 
 
 def test_agreement_report_counts_statuses_coverage_and_the_gate():
-    judged = (
-        [Judged(proposal(Relation.UNRELATED, ProposalStatus.AGREED, 0.97, 8), "unrelated", 8)] * 70
-        + [Judged(proposal(Relation.SUBSTITUTE, ProposalStatus.DISPUTED, 0.5, 1), "unrelated", 9)] * 20
-        + [Judged(proposal(None, ProposalStatus.UNLABELLED, None), "complementary")] * 10
-    )
-    m = agreement(judged)
-    assert m["pairs"] == 100 and m["answered"] == 90 and m["coverage"] == pytest.approx(0.9)
-    assert m["status"] == {"agreed": 70, "disputed": 20, "unlabelled": 10}
+    agreed = [Judged(proposal(Relation.UNRELATED, ProposalStatus.AGREED, 0.97, 8, f"a{i}"), "unrelated", 8)
+              for i in range(140)]
+    disputed = [Judged(proposal(Relation.SUBSTITUTE, ProposalStatus.DISPUTED, 0.5, 1, f"d{i}"), "unrelated", 9)
+                for i in range(40)]
+    unlabelled = [Judged(proposal(None, ProposalStatus.UNLABELLED, None, key=f"u{i}"), "complementary")
+                  for i in range(20)]
+    m = agreement(agreed + disputed + unlabelled)
+    assert m["pairs"] == 200 and m["answered"] == 180 and m["coverage"] == pytest.approx(0.9)
+    assert m["status"] == {"agreed": 140, "disputed": 40, "unlabelled": 20}
     assert m["consistency"] == pytest.approx(0.7)
-    assert m["accuracy"] == pytest.approx(70 / 90) and m["accuracy_agreed"] == 1.0
-    assert m["fine_accuracy"] == pytest.approx(70 / 90)
+    assert m["accuracy"] == pytest.approx(140 / 180) and m["accuracy_agreed"] == 1.0
+    assert m["fine_accuracy"] == pytest.approx(140 / 180)
     assert m["majority_baseline"] == pytest.approx(0.9)
-    assert m["gate"]["threshold"] == 0.97 and m["gate_coverage"] == pytest.approx(0.7)
-    assert m["gate_precision"] == 1.0
-    assert m["confusion"]["matrix"][RELATIONS.index("unrelated")] == [0, 20, 70]
+    # 70 flawless agreed proposals calibrate the gate; it is measured on the other 100 pairs
+    assert m["gate_split"] == {"calibration": 100, "held_out": 100}
+    assert m["gate"]["threshold"] == 0.97 and m["gate"]["accepted"] == 70
+    assert m["gate_coverage"] == pytest.approx(0.7) and m["gate_precision"] == 1.0
+    assert m["confusion"]["matrix"][RELATIONS.index("unrelated")] == [0, 40, 140]
+
+
+def test_the_gate_is_measured_only_on_pairs_it_was_not_fitted_on():
+    # Every second pair is right: the right ones calibrate the gate, the wrong ones measure it.
+    judged = [Judged(proposal(Relation.UNRELATED, ProposalStatus.AGREED, 0.97, key=str(i)),
+                     "unrelated" if i % 2 == 0 else "substitute") for i in range(200)]
+    m = agreement(judged)
+    assert m["gate"]["threshold"] == 0.97 and m["gate"]["precision"] == 1.0
+    assert m["gate_coverage"] == 1.0 and m["gate_precision"] == 0.0  # what a reused sample would hide
+    # the rows of a repeated pair stay on one side
+    rows = [Judged(proposal(Relation.UNRELATED, ProposalStatus.AGREED, key=k), "unrelated") for k in "abac"]
+    calibration, held_out = gate_split(rows)
+    assert [j.proposal.key for j in calibration] == ["a", "a", "c"]
+    assert [j.proposal.key for j in held_out] == ["b"]
     assert reliability([Sample(0.97, True)] * 3)["ece"] == pytest.approx(0.03)
 
 
