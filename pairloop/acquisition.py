@@ -6,6 +6,7 @@ Studio) and calls the steps in :mod:`pairloop.rounds`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -104,14 +105,16 @@ def sync_round(engine: Engine, settings: Settings, round_id: int,
                progress: Progress | None = None) -> dict[str, Any]:
     """Reconcile with Label Studio, read rulings, route new disputes."""
     return rounds.sync(engine, round_id, lambda: studio.connect(settings), settings.majority_rule,
-                       settings.min_agreeing, settings.annotators_per_pair, annotator_names, progress)
+                       settings.min_agreeing, settings.annotators_per_pair, annotator_names, progress,
+                       partial(service.register_webhook, settings))
 
 
 def adjudicate_round(engine: Engine, settings: Settings, round_id: int) -> dict[str, Any]:
     """Read rulings and route new disputes, without reconciling the verification project."""
     rounds.in_label_studio(engine, round_id)
     return rounds.adjudicate(engine, round_id, studio.connect(settings), settings.majority_rule,
-                             settings.min_agreeing, settings.annotators_per_pair, annotator_names)
+                             settings.min_agreeing, settings.annotators_per_pair, annotator_names,
+                             partial(service.register_webhook, settings))
 
 
 def close_round(engine: Engine, settings: Settings, round_id: int,

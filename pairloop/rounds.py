@@ -286,7 +286,8 @@ def in_label_studio(engine: Engine, round_id: int) -> Round:
 
 def sync(engine: Engine, round_id: int, connect: Callable[[], LabelStudio], rule: MajorityRule,
          min_agreeing: int, overlap: int, names: Callable[[LabelStudio], Mapping[str, str]] | None = None,
-         progress: Progress | None = None) -> dict[str, Any]:
+         progress: Progress | None = None,
+         register_webhook: Callable[[LabelStudio, int], Any] | None = None) -> dict[str, Any]:
     """Reconcile with Label Studio: annotations changed since the last sync (all the first time);
     then read the adjudicators' rulings and route newly disputed pairs (:func:`adjudicate`).
 
@@ -299,16 +300,19 @@ def sync(engine: Engine, round_id: int, connect: Callable[[], LabelStudio], rule
     with engine.begin() as conn:
         conn.execute(update(Round).where(Round.id == round_.id).values(last_synced_at=report.synced_at))
     return {**asdict(report),
-            "adjudication": adjudicate(engine, round_.id, studio, rule, min_agreeing, overlap, names)}
+            "adjudication": adjudicate(engine, round_.id, studio, rule, min_agreeing, overlap, names,
+                                       register_webhook)}
 
 
 def adjudicate(engine: Engine, round_id: int, studio: LabelStudio, rule: MajorityRule, min_agreeing: int,
-               overlap: int, names: Callable[[LabelStudio], Mapping[str, str]] | None = None) -> dict[str, Any]:
+               overlap: int, names: Callable[[LabelStudio], Mapping[str, str]] | None = None,
+               register_webhook: Callable[[LabelStudio, int], Any] | None = None) -> dict[str, Any]:
     """Read the adjudicators' rulings, then send the round's newly disputed pairs to its
     adjudication project (created on first need). Idempotent: a pair is routed once.
 
     ``names`` gives display names of actors (shown to the adjudicator with each answer); it is
-    called only when there is something to route."""
+    called only when there is something to route. ``register_webhook(studio, project)`` points
+    a new adjudication project's events at the service, so rulings arrive as they are made."""
     round_ = in_label_studio(engine, round_id)
     project_id = (round_.params or {}).get("adjudication_project")
     rulings = read_rulings(engine, studio, round_id, project_id) if project_id is not None else None
@@ -323,6 +327,8 @@ def adjudicate(engine: Engine, round_id: int, studio: LabelStudio, rule: Majorit
                 description=f"Pairs the annotators of round {round_id} did not agree on: your answer "
                             "decides each pair.", adjudication=True)
             remember(engine, round_id, adjudication_project=project_id)
+            if register_webhook is not None:
+                register_webhook(studio, project_id)
         routed = route(engine, studio, round_id, project_id, disputed, names(studio) if names else None)
         with engine.begin() as conn:
             _set_pair_status(conn, round_id, dict.fromkeys(disputed, ADJUDICATING))
