@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from annotator.webhooks import process_pending
 from pairloop import service
-from pairloop.api.routers import health, labels, metrics, rounds, webhooks
+from pairloop.api.routers import health, labels, metrics, rounds, snapshots, webhooks
 from pairloop.api.worker import InboxWorker
 from pairloop.settings import Settings
 from pairloop.store_access import open_store
@@ -46,4 +46,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rounds.router)
     app.include_router(labels.router)
     app.include_router(metrics.router)
+    app.include_router(snapshots.router)
     return app

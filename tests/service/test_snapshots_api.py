@@ -1,0 +1,71 @@
+"""Consumers fetch verified graph snapshots from the service; a corrupted file is never served."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from service.support import API_TOKEN
+
+from knowledge_graph.entities import build_dictionary, extract
+from knowledge_graph.graph import COMPLEMENTARY, build_graph
+from knowledge_graph.records import CatalogueItem, Evidence
+from knowledge_graph.snapshots import DATA_FILES, write_snapshot
+from knowledge_graph.store_io import register_snapshot
+from store.db import make_engine
+
+CATALOGUE = [
+    CatalogueItem("s:1", "Battery Charger for Nikon D7000", "Electronics > Camera > Chargers"),
+    CatalogueItem("s:2", "Pearstone Battery Charger", "Electronics > Camera > Chargers"),
+    CatalogueItem("s:3", "Nikon D3200 Digital SLR Camera", "Electronics > Camera > Digital Cameras"),
+    CatalogueItem("s:4", "Canon EOS Rebel Digital SLR Camera", "Electronics > Camera > Digital Cameras"),
+]
+
+
+@pytest.fixture
+def api(service) -> httpx.Client:
+    with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def snapshot(db_url, tmp_path):
+    graph = build_graph(extract(CATALOGUE, build_dictionary(CATALOGUE)),
+                        [Evidence("s:1", "s:3", COMPLEMENTARY, rounds=(1,))])[0]
+    folder = tmp_path / "snapshots" / "v0001"
+    manifest = write_snapshot(graph, folder, version="v0001", parent_version=None,
+                              created_at="2026-11-28T00:00:00+00:00")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        register_snapshot(conn, manifest, str(folder))
+    engine.dispose()
+    return folder, manifest
+
+
+def test_snapshots_are_listed_and_served_with_their_checksums(api, snapshot):
+    folder, manifest = snapshot
+    (listed,) = api.get("/snapshots").json()
+    assert (listed["version"], listed["checksum"]) == ("v0001", manifest.checksum)
+    assert "path" not in listed  # where the server keeps files is its own business
+    assert api.get("/snapshots/v0001").json() == manifest.data
+    for name in DATA_FILES:
+        served = api.get(f"/snapshots/v0001/files/{name}")
+        assert served.status_code == 200
+        assert hashlib.sha256(served.content).hexdigest() == manifest.data["files"][name]["sha256"]
+    assert api.get("/snapshots/v0002").status_code == 404
+    assert api.get("/snapshots/v0001/files/secrets.txt").status_code == 404
+    assert httpx.get(api.base_url.join("/snapshots")).status_code == 401
+
+
+def test_a_corrupted_snapshot_is_refused_not_served(api, snapshot):
+    folder, _manifest = snapshot
+    edges = folder / "edges.parquet"
+    os.chmod(edges, 0o644)
+    pq.write_table(pa.table({"tampered": [1]}), edges)
+    refused = api.get("/snapshots/v0001/files/nodes.parquet")
+    assert refused.status_code == 409 and "checksum mismatch" in refused.json()["detail"]
+    assert api.get("/snapshots/v0001").status_code == 409
