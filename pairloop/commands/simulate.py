@@ -32,9 +32,11 @@ def _truth(pool, _settings: Settings):
 
 def _llm(_pool, settings: Settings):
     """The configured LLM (PAIRLOOP_LLM_*): agreed proposals are labels, disputed ones are not."""
-    from pairloop.commands.llm import llm_oracle
+    from annotator.llm.oracle import LlmOracle
+    from pairloop.acquisition import labeller_from_settings
+    from pairloop.store_access import open_store
 
-    return llm_oracle(settings)
+    return LlmOracle(open_store(settings), labeller_from_settings(settings))
 
 
 # Oracle name → how to build it from the pool file (a PairSet) and the settings.
