@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 
 from annotator.agreement import Judged, agreement, plot_confusion, store_report
 from annotator.llm import Labeller, LlmError, Proposal, propose_cached
-from annotator.llm.oracle import LlmOracle
 from annotator.llm.pairs import register_pairs
 from annotator.trust_gate import latest_gate
 from pairloop.acquisition import labeller_from_settings
@@ -47,11 +46,6 @@ TargetOpt = typer.Option(None, min=0.5, max=0.999,
                          help="Trust gate target precision (default: PAIRLOOP_LLM_TARGET_PRECISION).")
 OUTPUT_COLUMNS = ("item_a", "item_b", "item_source", "title_a", "title_b", "status", "proposed_relation",
                   "proposed_fine_code", "confidence", "auto_accept", "rationale", "model", "prompt_version")
-
-
-def llm_oracle(settings: Settings) -> LlmOracle:
-    """The configured LLM as ``pairloop simulate --oracle llm``'s labeller (agreed proposals only)."""
-    return LlmOracle(open_store(settings), labeller_from_settings(settings))
 
 
 @contextmanager
