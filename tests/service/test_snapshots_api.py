@@ -47,7 +47,7 @@ def snapshot(db_url, tmp_path):
 
 
 def test_snapshots_are_listed_and_served_with_their_checksums(api, snapshot):
-    folder, manifest = snapshot
+    _folder, manifest = snapshot
     (listed,) = api.get("/snapshots").json()
     assert (listed["version"], listed["checksum"]) == ("v0001", manifest.checksum)
     assert "path" not in listed  # where the server keeps files is its own business
