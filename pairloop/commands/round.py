@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from active_learning.strategies import DEFAULT_STRATEGY
@@ -15,7 +16,7 @@ from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
 from annotator.llm import LlmError
 from pairloop import acquisition, rounds, studio
 from pairloop.console import console, emit_json, err_console, progress_bar
-from pairloop.settings import get_settings
+from pairloop.settings import Settings, get_settings
 from pairloop.store_access import open_store
 from store.errors import BadInput
 from store.models import Round
@@ -96,19 +97,31 @@ def status(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
 @app.command("sync")
 def sync(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
     """Reconcile with Label Studio: fetch annotations changed since the last sync; adjudicate."""
-    settings = get_settings()
-    engine = open_store(settings)
-    with _resumable("run `pairloop round sync` again"):
-        with engine.connect() as conn:
-            round_id = rounds.get_round(conn, round_id).id
-        with progress_bar(f"syncing round {round_id}") as advance:
-            report = acquisition.sync_round(engine, settings, round_id, advance)
-    engine.dispose()
+    def sync_with_progress(engine: Engine, settings: Settings, known_id: int) -> dict[str, Any]:
+        with progress_bar(f"syncing round {known_id}") as advance:
+            return acquisition.sync_round(engine, settings, known_id, advance)
+
+    round_id, report = _on_round(round_id, "run `pairloop round sync` again", sync_with_progress)
     if as_json:
         emit_json(report)
     else:
         console.print(f"round {round_id}: {report['tasks_listed']} tasks listed, "
                       f"{report['annotations_seen']} annotations seen; " + _adjudication_line(report["adjudication"]))
+
+
+def _on_round(round_id: int | None, retry_hint: str,
+              action: Callable[[Engine, Settings, int], dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """Run ``action`` on the given round (default: the newest) with the store open; Label Studio
+    and LLM failures become one clear line (see :func:`_resumable`)."""
+    settings = get_settings()
+    engine = open_store(settings)
+    try:
+        with _resumable(retry_hint):
+            with engine.connect() as conn:
+                round_id = rounds.get_round(conn, round_id).id
+            return round_id, action(engine, settings, round_id)
+    finally:
+        engine.dispose()
 
 
 def _adjudication_line(report: dict) -> str:
@@ -125,15 +138,10 @@ def adjudicate(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None
 
     The adjudication project is 'pairloop round N · adjudication' in Label Studio (Label Studio
     Community cannot assign tasks to a person: whoever works that project adjudicates). Its
-    answers are read by listing it, here and in `pairloop round sync`, which does this too.
+    answers reach the store through the service's webhook as they are made, and are listed
+    again here and in `pairloop round sync` (which also adjudicates) in case one was missed.
     """
-    settings = get_settings()
-    engine = open_store(settings)
-    with _resumable("run `pairloop round adjudicate` again"):
-        with engine.connect() as conn:
-            round_id = rounds.get_round(conn, round_id).id
-        report = acquisition.adjudicate_round(engine, settings, round_id)
-    engine.dispose()
+    round_id, report = _on_round(round_id, "run `pairloop round adjudicate` again", acquisition.adjudicate_round)
     if as_json:
         emit_json(report)
     else:
@@ -143,13 +151,7 @@ def adjudicate(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None
 @app.command("close")
 def close(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
     """Derive verified labels, retrain the classifier, record metrics, and close the round."""
-    settings = get_settings()
-    engine = open_store(settings)
-    with _resumable("nothing was changed"):
-        with engine.connect() as conn:
-            round_id = rounds.get_round(conn, round_id).id
-        metrics = acquisition.close_round(engine, settings, round_id)
-    engine.dispose()
+    round_id, metrics = _on_round(round_id, "nothing was changed", acquisition.close_round)
     if as_json:
         emit_json({"round": round_id, "metrics": metrics})
         return
