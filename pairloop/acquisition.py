@@ -83,7 +83,7 @@ def start_round(settings: Settings, strategy: str, size: int, seed: int | None,
     with progress_bar("pushing to Label Studio") as advance:
         summary["label_studio_project"] = rounds.push(
             engine, round_id, client, labeller_id, settings.annotators_per_pair,
-            lambda project: service.register_webhook(settings, client, project), advance)
+            partial(service.register_webhook, settings), advance)
     summary["status"] = round_status(engine, settings, round_id)
     engine.dispose()
     return summary

@@ -162,7 +162,8 @@ def _set_pair_status(conn: Connection, round_id: int, statuses: dict[int, str]) 
 # --- push to Label Studio ------------------------------------------------------------------------
 
 def push(engine: Engine, round_id: int, studio: LabelStudio, labeller_id: tuple[str, str] | None,
-         overlap: int, register_webhook: Callable[[int], Any], progress: Progress | None = None) -> int:
+         overlap: int, register_webhook: Callable[[LabelStudio, int], Any],
+         progress: Progress | None = None) -> int:
     """Create the round's project once, then push every pair the gate did not accept.
 
     ``labeller_id`` is (model, prompt version) of the proposals to show as pre-annotations.
@@ -180,7 +181,7 @@ def push(engine: Engine, round_id: int, studio: LabelStudio, labeller_id: tuple[
         with engine.begin() as conn:
             conn.execute(update(Round).where(Round.id == round_id).values(ls_project_id=project_id))
         remember(engine, round_id, overlap=overlap)
-        register_webhook(project_id)
+        register_webhook(studio, project_id)
     report = push_round_pairs(engine, studio, round_id, project_id, pair_ids, version, shown,
                               advance=progress or (lambda _n: None))
     with engine.begin() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 import pytest
@@ -54,7 +55,7 @@ def pushed_round(db_url, engine, tmp_path, ls, studio_state) -> Iterator[Callabl
         running = ServiceThread(settings)
         started.append(running)
         project_id = rounds.push(engine, round_id, ls, None, overlap,
-                                 lambda project: service.register_webhook(settings, ls, project))
+                                 partial(service.register_webhook, settings))
         task_ids = {t.data["pair_id"]: t.id for t in ls.list_tasks(project_id, with_annotations=False)}
         return PushedRound(settings, round_id, pair_ids, project_id, task_ids, running)
 

@@ -5,6 +5,8 @@ newest first and twice change nothing."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import httpx
 import pytest
 from labelstudio.recorder import WebhookRecorder
@@ -26,7 +28,7 @@ def test_rulings_through_the_webhook(db_url, engine, tmp_path, ls, studio_state,
     recorder = WebhookRecorder()
     with ServiceThread(settings):
         project = rounds.push(engine, round_id, ls, None, 2,
-                              lambda created: service.register_webhook(settings, ls, created))
+                              partial(service.register_webhook, settings))
         tasks = {t.data["pair_id"]: t.id for t in ls.list_tasks(project, with_annotations=False)}
         alice, bob, judge = annotators(3)
         alice.create_annotation(tasks[split], answer_result("complementary", 4))
