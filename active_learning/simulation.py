@@ -4,6 +4,11 @@ Every round the committee is retrained on the seed plus the answers so far, the 
 picks a batch from what is left of the pool, and macro-F1 on the test set (and, if given,
 on an in-distribution test set) is recorded. The featuriser is fitted once, on the seed's
 items, and every item is encoded once: a round costs one committee fit and one query.
+
+With ``domain_gate`` (the default) a :class:`~classifier.committee.DomainGate` learns, once,
+to tell the pool's pairs (target) from the seed's (source); every committee fitted on
+acquired labels uses it (see :class:`~classifier.committee.RelationCommittee`), as
+``pairloop train`` does with the store's pool and round labels.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from active_learning.pools import without_keys
 from active_learning.selection import Constraints, select_batch
 from active_learning.stopping import KappaAverage, MaxRounds
 from active_learning.strategies import get_strategy
-from classifier.committee import RelationCommittee
+from classifier.committee import DomainGate, RelationCommittee
 from classifier.data import PairSet
 from classifier.encoders import Matrix
 from classifier.evaluation import macro_f1
@@ -49,6 +54,8 @@ class SimulationConfig:
     kappa_window: int = 3
     # Every committee member keeps all acquired labels (see RelationCommittee.fit's priority).
     keep_acquired: bool = True
+    # The committee learns a domain gate (seed: source, pool: target); see RelationCommittee.fit.
+    domain_gate: bool = True
 
 
 def _stack(blocks: Sequence[Matrix]) -> Matrix:
@@ -78,6 +85,9 @@ class Simulator:
         self.X_pool = self._features(data.pool)
         self.X_test = self._features(data.test)
         self.X_id = self._features(data.id_test) if data.id_test is not None else None
+        gate = DomainGate()
+        usable = min(len(data.seed), len(data.pool)) >= gate.folds
+        self.domain = gate.fit(self.X_seed, self.X_pool) if config.domain_gate and usable else None
 
     def _features(self, pairs: PairSet) -> Matrix:
         return self.featuriser.features(self.featuriser.encode(pairs.items), pairs.ia, pairs.ib)
@@ -127,7 +137,10 @@ class Simulator:
         y = np.concatenate([self.data.seed.labels.astype(str), np.asarray(answers, dtype=str)])
         priority = np.r_[np.zeros(len(self.data.seed), bool), np.full(len(acquired), self.config.keep_acquired)]
         committee = RelationCommittee(**{**self.config.committee, "random_state": random_state})
-        return X, committee.fit(X, y, priority=priority)
+        if self.domain is None or not acquired or not self.config.keep_acquired:
+            return X, committee.fit(X, y, priority=priority)
+        gate = np.r_[self.domain.source_gate_, self.domain.target_gate_[np.asarray(acquired, dtype=np.int64)]]
+        return X, committee.fit(X, y, priority=priority, domain=self.domain, gate=gate)
 
     def _measure(self, committee: RelationCommittee) -> dict[str, float]:
         measured = {"macro_f1": round(macro_f1(self.data.test.labels.astype(str), committee.predict(self.X_test)), 4)}

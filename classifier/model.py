@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from classifier.committee import RelationCommittee
+from classifier.committee import DomainGate, RelationCommittee
 from classifier.data import PairSet
 from classifier.encoders import make_encoder
 from classifier.features import CHUNK, DEFAULT_PARTS, ItemVectors, PairFeaturiser
@@ -21,6 +22,8 @@ from store.errors import BadInput
 
 # An item "shares the vocabulary" when at least this share of its tokens is known.
 MIN_ITEM_COVERAGE = 0.5
+# At most this many unlabelled pool pairs stand for the target domain of the domain gate.
+DOMAIN_SAMPLE = 20_000
 
 
 def make_featuriser(features: str = "tfidf", parts=DEFAULT_PARTS, **encoder_params: Any) -> PairFeaturiser:
@@ -38,15 +41,39 @@ class RelationModel:
 
     @classmethod
     def train(cls, labelled: PairSet, featuriser: PairFeaturiser, committee: RelationCommittee | None = None,
-              priority: np.ndarray | None = None) -> RelationModel:
+              priority: np.ndarray | None = None, pool: PairSet | None = None, seed: int = 0) -> RelationModel:
         """Fit the featuriser on the labelled items' texts, then the committee.
 
-        ``priority`` marks labels every committee member keeps (see :class:`RelationCommittee`).
+        ``priority`` marks labels every committee member keeps (see :class:`RelationCommittee`):
+        the labels bought in rounds. ``pool``: the unlabelled pairs rounds select from; with it
+        and priority labels the committee learns a domain gate whose target is the pool (up
+        to ``DOMAIN_SAMPLE`` of its pairs, drawn with ``seed``) and the priority labels, and
+        whose source is the other labels — as the simulator does with its seed and pool.
+        Without priority labels there is nothing for the gate to keep apart: no gate.
         """
         featuriser.fit(labelled.items)
         model = cls(featuriser, committee or RelationCommittee())
         X = featuriser.features(featuriser.encode(labelled.items), labelled.ia, labelled.ib)
-        model.committee.fit(X, labelled.labels.astype(str), priority=priority)
+        y = labelled.labels.astype(str)
+        acquired = np.zeros(len(labelled), dtype=bool) if priority is None else np.asarray(priority, dtype=bool)
+        domain = None
+        if pool is not None and acquired.any():
+            if len(pool) > DOMAIN_SAMPLE:
+                pool = pool.subset(np.sort(np.random.default_rng(seed).choice(len(pool), DOMAIN_SAMPLE, replace=False)))
+            target = [X[acquired]]
+            if len(pool):
+                target.append(featuriser.features(featuriser.encode(pool.items), pool.ia, pool.ib))
+            X_target = sp.vstack(target, format="csr") if sp.issparse(X) else np.vstack(target)
+            domain = DomainGate()
+            if min(int((~acquired).sum()), X_target.shape[0]) < domain.folds:
+                domain = None
+        if domain is None:
+            model.committee.fit(X, y, priority=priority)
+            return model
+        domain.fit(X[~acquired], X_target)
+        gate = np.empty(len(y))
+        gate[~acquired], gate[acquired] = domain.source_gate_, domain.target_gate_[: int(acquired.sum())]
+        model.committee.fit(X, y, priority=acquired, domain=domain, gate=gate)
         return model
 
     def member_proba_chunks(self, vectors: ItemVectors, ia: np.ndarray, ib: np.ndarray,

@@ -25,6 +25,7 @@ class TrainParams:
     c: float = 10.0
     seed: int = 0
     keep_round_labels: bool = True  # every member keeps all labels bought in rounds
+    domain_gate: bool = True  # the committee learns a domain gate: the store's pool against the labels
     cv: int = 0  # K-fold cross-validation on top (0: off)
 
 
@@ -45,8 +46,11 @@ def train_on_store(engine: Engine, settings: Settings, params: TrainParams | Non
     params = params or TrainParams(features=settings.features)
     if params.features not in ENCODERS:
         raise BadInput(f"unknown features {params.features!r}; choose from {', '.join(ENCODERS)}")
+    from active_learning.pools import store_pool
+
     with engine.connect() as conn:
         labelled = store_labelled_pairs(conn, settings.majority_rule, settings.min_agreeing)
+        pool = store_pool(conn, settings.majority_rule, settings.min_agreeing) if params.domain_gate else None
     labelled = require_labelled(labelled, "the store's verified labels")
     acquired = acquired_pair_ids(engine) if params.keep_round_labels else set()
     priority = np.array([key in acquired for key in labelled.keys], dtype=bool)
@@ -56,7 +60,8 @@ def train_on_store(engine: Engine, settings: Settings, params: TrainParams | Non
         metrics["cv"] = cross_validate(labelled, params.cv, params.features, params.seed, committee,
                                        on_fold=on_fold)
     model = RelationModel.train(labelled, make_featuriser(params.features), RelationCommittee(**committee),
-                                priority)
+                                priority, pool, params.seed)
+    metrics["domain_gate"] = model.committee.domain_ is not None
     return save_model(engine, model, settings.data_path / "models", labels_hash(labelled), len(labelled), metrics)
 
 

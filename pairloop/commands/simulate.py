@@ -62,6 +62,8 @@ def simulate(
     per_category: int = typer.Option(0, min=0, help="At most this many pairs per category per round (0: no quota)."),
     keep_acquired: bool = typer.Option(True, help="Every committee member keeps all acquired labels "
                                        "(--no-keep-acquired: KARL's plain downsampling of all labels)."),
+    domain_gate: bool = typer.Option(True, help="The committee learns a domain gate (seed pairs: source, "
+                                     "pool pairs: target) and fits [x, gate(x)·x] once it has acquired labels."),
     out: Path = typer.Option(..., "--out", help="Folder for curve.json and curve.png."),
     as_json: bool = typer.Option(False, "--json", help="Print curve.json to stdout as well."),
 ) -> None:
@@ -97,7 +99,7 @@ def simulate(
     )
     config = SimulationConfig(rounds=rounds, batch_size=batch_size, features=features,
                               constraints=Constraints(max_per_item or None, per_category or None),
-                              keep_acquired=keep_acquired)
+                              keep_acquired=keep_acquired, domain_gate=domain_gate)
     simulator = Simulator(data, config)
     answerer = ORACLES[oracle](simulator.data.pool, settings)
     seeds = list(range(seed, seed + repeats))
@@ -122,6 +124,7 @@ def simulate(
         "constraints": {"max_per_item": config.constraints.max_per_item,
                         "per_category": config.constraints.per_category},
         "keep_acquired": keep_acquired,
+        "domain_gate": simulator.domain is not None and keep_acquired,
         "inputs": {
             "seed_labels": {"path": str(seed_labels), "pairs": len(data.seed), "classes": data.seed.classes()},
             "pool": {"path": str(pool), "pairs": len(simulator.data.pool), "excluded_seed_or_test": simulator.excluded,

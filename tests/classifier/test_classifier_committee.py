@@ -8,7 +8,7 @@ from modAL.uncertainty import margin_sampling
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 
-from classifier.committee import RelationCommittee, _draw
+from classifier.committee import DomainGate, RelationCommittee, _draw
 
 
 def _blobs(n_per_class=(120, 40, 25), seed=0):
@@ -93,3 +93,41 @@ def test_modal_strategy_functions_work_on_it():
     index, margin = margin_sampling(committee, X, n_instances=7)
     assert len(set(index.tolist())) == 7
     assert np.all(margin >= 0)
+
+
+def _two_domains(n_source=400, n_target_labelled=60, n_target_pool=300, seed=0):
+    """Feature 0 says the domain (about 0: source, about 3: target); feature 1 decides the
+    label, the other way round in the target: ``f > 0`` is 'substitute' in the source and
+    'unrelated' in the target. No single linear boundary on (domain, f) gets both right."""
+    rng = np.random.default_rng(seed)
+
+    def rows(n, domain):
+        f = rng.choice([-2.0, 2.0], n) + rng.normal(0, 0.5, n)
+        X = np.column_stack([rng.normal(3.0 * domain, 0.5, n), f, rng.normal(0, 1, n)]).astype(np.float32)
+        positive = (f > 0) != bool(domain)
+        return X, np.where(positive, "substitute", "unrelated")
+
+    return rows(n_source, 0), rows(n_target_labelled, 1), rows(n_target_pool, 1)[0], rows
+
+
+def test_a_domain_gate_learns_target_labels_without_moving_the_source_boundary():
+    (Xs, ys), (Xt, yt), X_pool, rows = _two_domains()
+    X, y = np.vstack([Xs, Xt]), np.r_[ys, yt]
+    priority = np.r_[np.zeros(len(ys), bool), np.ones(len(yt), bool)]
+    domain = DomainGate().fit(Xs, np.vstack([Xt, X_pool]))
+    gate = np.r_[domain.source_gate_, domain.target_gate_[: len(yt)]]
+    gated = RelationCommittee(n_members=4).fit(X, y, priority=priority, domain=domain, gate=gate)
+    plain = RelationCommittee(n_members=4).fit(X, y, priority=priority)
+    (Xs_new, ys_new), (Xt_new, yt_new) = rows(300, 0), rows(300, 1)
+    assert gated.score(Xs_new, ys_new) > 0.95 and gated.score(Xt_new, yt_new) > 0.95
+    assert min(plain.score(Xs_new, ys_new), plain.score(Xt_new, yt_new)) < 0.8  # one boundary for both
+    # the stacked scoring (W | V | gate weights) is each member on [x, g(x)·x], averaged
+    augmented = np.hstack([Xs_new, Xs_new * domain.gate(Xs_new)[:, None]])
+    for member, estimator in zip(gated.member_proba(Xs_new), gated.estimators_, strict=True):
+        np.testing.assert_allclose(member, estimator.predict_proba(augmented), atol=1e-4)
+
+
+def test_a_domain_gate_needs_rows_on_both_sides():
+    (Xs, _ys), (Xt, _yt), _pool, _rows = _two_domains()
+    with pytest.raises(ValueError, match="at least 5 source and target rows"):
+        DomainGate().fit(Xs, Xt[:3])

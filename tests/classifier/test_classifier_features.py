@@ -92,3 +92,20 @@ def test_minilm_embeds_english_offline():
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
     assert encoder.coverage(["dome tent"])[0] == 1.0
+
+
+def test_fast_scoring_equals_the_committee_with_a_domain_gate(sample_truth):
+    """Round labels and a pool: the committee learns a domain gate; the n-gram scorer still
+    matches it exactly (its stacked matrix carries the gated weights and the gate's)."""
+    priority = np.zeros(len(sample_truth), dtype=bool)
+    priority[::4] = True
+    pool = sample_truth.subset(np.arange(1, len(sample_truth), 2))
+    model = RelationModel.train(sample_truth, make_featuriser(), RelationCommittee(n_members=3), priority, pool)
+    assert model.committee.domain_ is not None
+    vectors = model.featuriser.encode(sample_truth.items)
+    X = model.featuriser.features(vectors, sample_truth.ia, sample_truth.ib)
+    np.testing.assert_allclose(PairScorer(model.featuriser, model.committee, vectors).member_proba(
+        sample_truth.ia, sample_truth.ib), model.committee.member_proba(X), atol=1e-5)
+    without_round_labels = RelationModel.train(sample_truth, make_featuriser(), RelationCommittee(n_members=3),
+                                               None, pool)
+    assert without_round_labels.committee.domain_ is None
