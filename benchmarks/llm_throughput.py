@@ -1,7 +1,8 @@
 """LLM labelling throughput: naive per-pair ``generate`` + parsing vs batched constrained scoring.
 
 The same FBL2023 pairs (default: the first 200), the same embedded SmolLM2-135M-Instruct
-(loaded once), the same prompt (fbl9-v1, first vote plan), one run:
+(loaded once), the same prompt (``--prompt-version``, default the project's default; first
+vote plan), one run:
 
 - naive: one ``model.generate`` per pair (greedy, up to 8 new tokens) on the whole chat
   prompt, then the first option letter is parsed from the text (or nothing is found);
@@ -17,7 +18,7 @@ then hits all of them alike. Each path first labels one pair untimed (warm-up; f
 constrained paths this computes the shared prefixes, one forward pass each, once per
 process). Wall-clock and CPU time (all threads) are both reported.
 
-    .venv/bin/python -m benchmarks.llm_throughput [--pairs 200]
+    .venv/bin/python -m benchmarks.llm_throughput [--pairs 200] [--prompt-version fbl9-v2]
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ import torch
 
 from annotator.llm.base import PairText
 from annotator.llm.local import LocalLabeller
-from annotator.llm.prompts import FBL9_V1, LETTERS, vote_plans
+from annotator.llm.prompts import (
+    DEFAULT_PROMPT_VERSION,
+    LETTERS,
+    TEMPLATES,
+    PromptTemplate,
+    vote_plans,
+)
 from store.formats import read_pairs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,11 +67,11 @@ def fbl_pairs(n: int) -> list[PairText]:
 def naive(labeller: LocalLabeller, pairs: list[PairText], new_tokens: list[int]) -> Answers:
     """One greedy generation per pair on the full prompt; the answer parsed from the text.
     How many tokens each reply took is appended to ``new_tokens``."""
-    model, tokenizer = labeller.scorer.model, labeller.scorer.tokenizer
-    plan = vote_plans(FBL9_V1, 1)[0]
+    model, tokenizer, template = labeller.scorer.model, labeller.scorer.tokenizer, labeller.template
+    plan = vote_plans(template, 1)[0]
     answers: Answers = []
     for pair in pairs:
-        text = tokenizer.apply_chat_template(FBL9_V1.messages(pair, plan), tokenize=False,
+        text = tokenizer.apply_chat_template(template.messages(pair, plan), tokenize=False,
                                              add_generation_prompt=True)
         ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
         out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NAIVE_MAX_NEW_TOKENS,
@@ -82,9 +89,10 @@ def constrained(labeller: LocalLabeller, pairs: list[PairText]) -> Answers:
 
 def prompt_tokens(labeller: LocalLabeller, pairs: list[PairText]) -> tuple[int, float]:
     """The shared prefix's tokens and the mean of each pair's own (items, question, end of turn)."""
-    plan = vote_plans(FBL9_V1, 1)[0]
-    system = FBL9_V1.system(plan)
-    own = [len(labeller.scorer.encode_user(system, FBL9_V1.user(p, plan))) for p in pairs]
+    template: PromptTemplate = labeller.template
+    plan = vote_plans(template, 1)[0]
+    system = template.system(plan)
+    own = [len(labeller.scorer.encode_user(system, template.user(p, plan))) for p in pairs]
     return len(labeller.scorer.prefix(system).ids), sum(own) / len(own)
 
 
@@ -115,15 +123,22 @@ def take_turns(paths: list[Timed], pairs: list[PairText]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=200, help="FBL2023 pairs to label (the first N).")
+    parser.add_argument("--prompt-version", default=DEFAULT_PROMPT_VERSION, choices=sorted(TEMPLATES))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for both paths (default: torch's own choice). On a machine "
+                             "other jobs share, 1 keeps spinning thread pools from stalling either path.")
     args = parser.parse_args(argv or [])
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not (DATASETS / "fbl" / "FBL2023.tsv").is_file():
         print(f"skipped: {DATASETS / 'fbl' / 'FBL2023.tsv'} is absent")
         return
     pairs = fbl_pairs(args.pairs)
-    one_vote = LocalLabeller(votes=1, cache_dir=MODEL_CACHE)
-    three_votes = LocalLabeller(votes=3, cache_dir=MODEL_CACHE)
+    one_vote = LocalLabeller(votes=1, prompt_version=args.prompt_version, cache_dir=MODEL_CACHE)
+    three_votes = LocalLabeller(votes=3, prompt_version=args.prompt_version, cache_dir=MODEL_CACHE)
     load = os.getloadavg()[0]
-    print(f"{len(pairs)} FBL2023 pairs, {one_vote.model_name}, {torch.get_num_threads()} torch threads, "
+    print(f"{len(pairs)} FBL2023 pairs, {one_vote.model_name}, prompt {args.prompt_version}, "
+          f"{torch.get_num_threads()} torch threads, "
           f"load average {load:.1f} on {os.cpu_count()} CPUs")
 
     shared, own = prompt_tokens(one_vote, pairs)
@@ -140,9 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     n = len(pairs)
     parsed = sum(a is not None for a in plain.answers)
     same = sum(a == b for a, b in zip(plain.answers, ours.answers, strict=True) if a is not None)
+    calibrated = " (which is calibrated; the naive reply is not)" if one_vote.template.calibrated else ""
     print(f"naive generate + parse : {n / plain.wall_s:8.2f} pairs/s ({plain.wall_s:.1f} s, "
           f"{n / plain.cpu_s:.2f} pairs per CPU-second); a letter was found in {parsed}/{n} replies, "
-          f"{same} of them equal the constrained answer; {sum(replies) / n:.1f} tokens a reply")
+          f"{same} of them equal the constrained answer{calibrated}; {sum(replies) / n:.1f} tokens a reply")
     print(f"constrained, 1 vote    : {n / ours.wall_s:8.2f} pairs/s ({ours.wall_s:.1f} s, "
           f"{n / ours.cpu_s:.2f} pairs per CPU-second); an answer for every pair")
     print(f"constrained, 3 votes   : {n / votes.wall_s:8.2f} pairs/s ({votes.wall_s:.1f} s, "

@@ -8,9 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from annotator.llm.base import Ballot, PairText, Proposal
+from annotator.llm.calibration import divide_prior
 from annotator.llm.consensus import combine
 from annotator.llm.loading import embedded_gguf, load_causal_lm, model_label
-from annotator.llm.prompts import DEFAULT_PROMPT_VERSION, LETTERS, get_template, vote_plans
+from annotator.llm.prompts import (
+    CONTENT_FREE,
+    DEFAULT_PROMPT_VERSION,
+    LETTERS,
+    VotePlan,
+    get_template,
+    vote_plans,
+)
 from annotator.llm.scoring import ChoiceScorer
 from store.taxonomy import mirror_fine
 
@@ -38,6 +46,15 @@ class LocalLabeller:
         self.plans = vote_plans(self.template, votes)
         lm, tokenizer = load_causal_lm(source, cache_dir)
         self.scorer = ChoiceScorer(lm, tokenizer, LETTERS[: len(self.template.definitions)], batch_size)
+        self._priors: dict[VotePlan, list[float]] = {}
+
+    def _prior(self, plan: VotePlan) -> list[float]:
+        """The letter probabilities for a content-free pair under ``plan`` (one forward pass, once)."""
+        if plan not in self._priors:
+            system = self.template.system(plan)
+            encoded = self.scorer.encode_user(system, self.template.user(CONTENT_FREE, plan))
+            self._priors[plan] = [math.exp(lp) for lp in self.scorer.score(system, [encoded])[0]]
+        return self._priors[plan]
 
     def propose(self, pairs: Sequence[PairText]) -> list[Proposal]:
         if not pairs:
@@ -50,10 +67,13 @@ class LocalLabeller:
             prefix_len = len(self.scorer.prefix(system).ids)
             encoded = [self.scorer.encode_user(system, self.template.user(p, plan)) for p in pairs]
             for i, logprobs in enumerate(self.scorer.score(system, encoded)):
+                letter_probs = [math.exp(lp) for lp in logprobs]
+                if self.template.calibrated:
+                    letter_probs = divide_prior(letter_probs, self._prior(plan))
                 # Read the answer back in the pair's own a → b frame.
                 probs = {
-                    mirror_fine(code) if plan.reversed else code: math.exp(lp)
-                    for code, lp in zip(plan.option_order, logprobs, strict=True)
+                    mirror_fine(code) if plan.reversed else code: p
+                    for code, p in zip(plan.option_order, letter_probs, strict=True)
                 }
                 best = max(probs, key=probs.__getitem__)
                 ballots[i].append(Ballot(plan.reversed, plan.option_order, best, probs))

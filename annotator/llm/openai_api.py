@@ -23,9 +23,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from annotator.llm.base import Ballot, PairText, Proposal
+from annotator.llm.calibration import divide_prior
 from annotator.llm.consensus import combine
 from annotator.llm.errors import LlmRequestRejected, LlmUnavailable
 from annotator.llm.prompts import (
+    CONTENT_FREE,
     DEFAULT_PROMPT_VERSION,
     LETTERS,
     VotePlan,
@@ -92,6 +94,7 @@ class OpenAiLabeller:
         self.top_logprobs = top_logprobs
         self._use_logprobs = answer_mode == "auto"
         self._lock = threading.Lock()
+        self._priors: dict[VotePlan, list[float]] = {}
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers)
 
@@ -124,20 +127,35 @@ class OpenAiLabeller:
 
     def _ask_logprobs(self, pair: PairText, plan: VotePlan, usage: Usage) -> Ballot | None:
         """A ballot from the first token's log-probabilities; None when the server gives none."""
-        payload = self._payload(self.template.messages(pair, plan), max_tokens=1)
-        payload.update(logprobs=True, top_logprobs=self.top_logprobs)
-        response = self._post(payload, usage)
-        top = _top_logprobs(response)
-        if top is None:
-            with self._lock:  # the server does not offer log-probabilities: JSON from now on
-                self._use_logprobs = False
+        probs = self._read_letters(pair, plan, usage)
+        if probs is None:
             return None
-        probs = _letter_probs(top, len(plan.option_order))
-        if probs is None:  # no option letter among the likeliest tokens
-            return None
+        if self.template.calibrated:
+            probs = divide_prior(probs, self._prior(plan, usage))
         framed = {_framed(plan, plan.option_order[i]): p for i, p in enumerate(probs)}
         best = max(framed, key=framed.__getitem__)
         return Ballot(plan.reversed, plan.option_order, best, framed)
+
+    def _read_letters(self, pair: PairText, plan: VotePlan, usage: Usage) -> list[float] | None:
+        """The option letters' probabilities as the first answer token; None when the server gives
+        no log-probabilities (JSON from then on) or no option letter is among the likeliest."""
+        payload = self._payload(self.template.messages(pair, plan), max_tokens=1)
+        payload.update(logprobs=True, top_logprobs=self.top_logprobs)
+        top = _top_logprobs(self._post(payload, usage))
+        if top is None:
+            with self._lock:
+                self._use_logprobs = False
+            return None
+        return _letter_probs(top, len(plan.option_order))
+
+    def _prior(self, plan: VotePlan, usage: Usage) -> list[float]:
+        """The letters' probabilities for a content-free pair, asked once per plan; uniform
+        (no calibration) when the server cannot give them."""
+        if plan not in self._priors:
+            prior = self._read_letters(CONTENT_FREE, plan, usage)
+            with self._lock:
+                self._priors[plan] = prior or [1.0] * len(plan.option_order)
+        return self._priors[plan]
 
     def _ask_json(self, pair: PairText, plan: VotePlan, usage: Usage) -> Ballot:
         messages = self.template.messages(pair, plan, as_json=True)

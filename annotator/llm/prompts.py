@@ -4,7 +4,9 @@ A template states the nine FBL2023 function-based definitions as lettered option
 shows the two items (title, category, description; Japanese or English as the catalogue
 has them). The options live in the system message and the items in the user message, so
 every pair asked with the same option order shares one prompt prefix (the local backend
-computes its KV cache once).
+computes its KV cache once). Since only the user message is paid for per pair, ``fbl9-v2``
+moves the question into the system message too and clips each item's text to a byte budget
+(bytes, not characters: a byte-level tokenizer spends about one token per byte of Japanese).
 
 Changing any text here changes what the model is asked: give it a new version.
 """
@@ -54,40 +56,53 @@ class PromptTemplate:
     preamble: str
     question: str
     json_instruction: str
+    question_in_system: bool = False  # the letter question ends the shared system message
+    item_bytes: int | None = None  # each item's text clipped to this many UTF-8 bytes
+    calibrated: bool = False  # backends divide out the answer prior of a content-free pair
 
-    def system(self, plan: VotePlan) -> str:
+    def system(self, plan: VotePlan, as_json: bool = False) -> str:
         options = "\n".join(
             f"{LETTERS[i]}. {self.definitions[code]}" for i, code in enumerate(plan.option_order)
         )
-        return f"{self.preamble}\n\n{options}"
+        text = f"{self.preamble}\n\n{options}"
+        return f"{text}\n\n{self.question}" if self.question_in_system and not as_json else text
 
     def user(self, pair: PairText, plan: VotePlan, as_json: bool = False) -> str:
-        first, second = _item_lines(pair, plan.reversed)
-        ask = self.json_instruction if as_json else self.question
-        return f"Item 1: {first}\nItem 2: {second}\n\n{ask}"
+        first, second = (self._describe(*item) for item in _items(pair, plan.reversed))
+        items = f"Item 1: {first}\nItem 2: {second}"
+        if as_json:
+            return f"{items}\n\n{self.json_instruction}"
+        return items if self.question_in_system else f"{items}\n\n{self.question}"
 
     def messages(self, pair: PairText, plan: VotePlan, as_json: bool = False) -> list[dict[str, str]]:
         return [
-            {"role": "system", "content": self.system(plan)},
+            {"role": "system", "content": self.system(plan, as_json)},
             {"role": "user", "content": self.user(pair, plan, as_json)},
         ]
 
+    def _describe(self, title: str, category: str | None, description: str | None) -> str:
+        text = title.strip()[:MAX_FIELD_CHARS]
+        if category:
+            text += f" (category: {category.strip()[:MAX_FIELD_CHARS]})"
+        if description:
+            text += f" — {description.strip()[:MAX_FIELD_CHARS]}"
+        return text if self.item_bytes is None else _clip(" ".join(text.split()), self.item_bytes)
+
 
 MAX_FIELD_CHARS = 200
+CONTENT_FREE = PairText("content-free", "N/A", "N/A")  # Zhao et al. 2021, "Calibrate before use"
 
 
-def _describe(title: str, category: str | None, description: str | None) -> str:
-    text = title.strip()[:MAX_FIELD_CHARS]
-    if category:
-        text += f" (category: {category.strip()[:MAX_FIELD_CHARS]})"
-    if description:
-        text += f" — {description.strip()[:MAX_FIELD_CHARS]}"
-    return text
+def _clip(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` UTF-8 bytes at a character boundary, marked with "…"."""
+    if len(text.encode()) <= max_bytes:
+        return text
+    return text.encode()[: max_bytes - 3].decode(errors="ignore").rstrip() + "…"
 
 
-def _item_lines(pair: PairText, reversed_: bool) -> tuple[str, str]:
-    a = _describe(pair.title_a, pair.category_a, pair.description_a)
-    b = _describe(pair.title_b, pair.category_b, pair.description_b)
+def _items(pair: PairText, reversed_: bool) -> tuple[tuple[str, str | None, str | None], ...]:
+    a = (pair.title_a, pair.category_a, pair.description_a)
+    b = (pair.title_b, pair.category_b, pair.description_b)
     return (b, a) if reversed_ else (a, b)
 
 
@@ -106,8 +121,22 @@ FBL9_V1 = PromptTemplate(
     ),
 )
 
-TEMPLATES: dict[str, PromptTemplate] = {FBL9_V1.version: FBL9_V1}
-DEFAULT_PROMPT_VERSION = FBL9_V1.version
+# v2: the same definitions; the question moves into the shared system message, each item
+# is clipped to 80 bytes (about 26 Japanese characters, or 80 of an English title), and the
+# letter probabilities are calibrated against a content-free pair.
+FBL9_V2 = PromptTemplate(
+    version="fbl9-v2",
+    definitions=DEFINITIONS_V1,
+    preamble=FBL9_V1.preamble,
+    question="Answer with the letter of the statement that fits best, and nothing else.",
+    json_instruction=FBL9_V1.json_instruction,
+    question_in_system=True,
+    item_bytes=80,
+    calibrated=True,
+)
+
+TEMPLATES: dict[str, PromptTemplate] = {t.version: t for t in (FBL9_V1, FBL9_V2)}
+DEFAULT_PROMPT_VERSION = FBL9_V2.version
 
 
 def get_template(version: str) -> PromptTemplate:

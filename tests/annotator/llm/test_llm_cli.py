@@ -19,7 +19,7 @@ def test_agreement_then_label_on_real_fbl_pairs(llm_cli, sqlite_url, datasets, t
     report = tmp_path / "report"
     result = llm_cli("llm", "agreement", "--input", fbl, "--limit", 4, "--out", report, "--json")
     m = json.loads(result.stdout)
-    assert m["model"] == "local:SmolLM2-135M-Instruct.Q4_1" and m["prompt_version"] == "fbl9-v1"
+    assert m["model"] == "local:SmolLM2-135M-Instruct.Q4_1" and m["prompt_version"] == "fbl9-v2"
     assert m["pairs"] == 4 and sum(m["status"].values()) == 4 and m["status"]["unlabelled"] == 0
     assert sum(map(sum, m["confusion"]["matrix"])) == m["answered"] == 4
     assert 0 <= m["accuracy"] <= 1 and -1 <= m["kappa"] <= 1

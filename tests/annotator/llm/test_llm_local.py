@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
 from annotator.llm.base import ProposalStatus
+from annotator.llm.calibration import divide_prior
 from annotator.llm.loading import embedded_gguf, load_causal_lm
-from annotator.llm.prompts import FBL9_V1, vote_plans
+from annotator.llm.prompts import CONTENT_FREE, FBL9_V1, FBL9_V2, vote_plans
 from store.errors import BadInput
 from store.taxonomy import relation_of_fine
 from tests.annotator.llm.conftest import fbl_pair_texts
@@ -22,7 +24,7 @@ def test_the_embedded_model_labels_real_fbl_pairs(local_labeller, datasets):
     proposals = local_labeller.propose(pairs)
     assert [p.key for p in proposals] == [p.key for p in pairs]
     for p in proposals:
-        assert p.model == "local:SmolLM2-135M-Instruct.Q4_1" and p.prompt_version == "fbl9-v1"
+        assert p.model == "local:SmolLM2-135M-Instruct.Q4_1" and p.prompt_version == "fbl9-v2"
         assert p.status in (ProposalStatus.AGREED, ProposalStatus.DISPUTED)  # never unreadable
         assert relation_of_fine(p.fine_code) is p.relation and 0 < p.confidence <= 1
         assert [b.reversed for b in p.votes] == [False, True, False]
@@ -54,6 +56,25 @@ def test_batched_scoring_on_a_shared_prefix_equals_one_full_prompt_at_a_time(loc
             logits = scorer.model(torch.tensor([prefix + ids])).logits[0, -1, scorer.answer_ids]
             alone = torch.log_softmax(logits.float(), dim=-1).tolist()
             assert scores == pytest.approx(alone, abs=1e-3)
+
+
+def test_v2_divides_out_the_models_letter_prior_measured_on_a_content_free_pair(local_labeller, datasets):
+    assert local_labeller.template is FBL9_V2 and FBL9_V2.calibrated
+    pairs = fbl_pair_texts(datasets, 3, start=20)
+    proposals = local_labeller.propose(pairs)
+    plan = local_labeller.plans[0]
+    system, scorer = FBL9_V2.system(plan), local_labeller.scorer
+
+    def letter_probs(pair):
+        [logprobs] = scorer.score(system, [scorer.encode_user(system, FBL9_V2.user(pair, plan))])
+        return [math.exp(lp) for lp in logprobs]
+
+    prior = letter_probs(CONTENT_FREE)
+    assert max(prior) > 2 / 9  # the small model favours some letters whatever the items
+    for pair, proposal in zip(pairs, proposals, strict=True):
+        expected = divide_prior(letter_probs(pair), prior)
+        ballot = proposal.votes[0]  # the first plan: items as given, options in code order
+        assert [ballot.probs[code] for code in plan.option_order] == pytest.approx(expected, abs=1e-4)
 
 
 def test_the_dequantised_copy_is_kept_and_reused(local_labeller, model_cache):

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from annotator.llm.base import Ballot, PairText, ProposalStatus
+from annotator.llm.calibration import divide_prior
 from annotator.llm.consensus import combine
-from annotator.llm.prompts import DEFAULT_PROMPT_VERSION, FBL9_V1, LETTERS, get_template, vote_plans
+from annotator.llm.prompts import (
+    DEFAULT_PROMPT_VERSION,
+    FBL9_V1,
+    FBL9_V2,
+    LETTERS,
+    get_template,
+    vote_plans,
+)
 from store.taxonomy import Relation
 
 PAIR = PairText("1", "テント 2人用", "寝袋 シュラフ", "アウトドア > テント", "Outdoor > Sleeping bags")
@@ -33,9 +41,35 @@ def test_template_states_the_nine_definitions_and_both_items():
     assert user.index("寝袋 シュラフ (category: Outdoor > Sleeping bags)") < user.index("テント 2人用")
     assert "letter" in user and "JSON" in FBL9_V1.user(PAIR, plan, as_json=True)
     assert plan.code_of(plan.letter_of(7)) == 7
-    assert get_template(DEFAULT_PROMPT_VERSION) is FBL9_V1
+    assert get_template(DEFAULT_PROMPT_VERSION) is FBL9_V2
     with pytest.raises(ValueError, match="unknown prompt version"):
         get_template("nope")
+
+
+def test_v2_asks_in_the_shared_system_message_and_clips_items_by_bytes():
+    long_title = "ペーパータオル　タウパーソフト M 中判 ダブル パルプ100％ FSC認証紙 1個（200組入） オリジナル"
+    pair = PairText("2", long_title, "Refill pack for the tissue box (category: Home)")
+    plan = vote_plans(FBL9_V2, 2)[0]
+    system, user = FBL9_V2.system(plan), FBL9_V2.user(pair, plan)
+    assert system.endswith(FBL9_V2.question)
+    assert user.startswith("Item 1: ペーパータオル タウパーソフト")  # full-width space collapsed
+    first, second = user.split("\n")
+    assert first.endswith("…") and len(first.removeprefix("Item 1: ").encode()) <= FBL9_V2.item_bytes
+    assert second == "Item 2: Refill pack for the tissue box (category: Home)"  # short: kept whole
+    # JSON mode keeps its instruction in the user turn and drops the letter question.
+    as_json = FBL9_V2.messages(pair, plan, as_json=True)
+    assert FBL9_V2.question not in as_json[0]["content"] and "JSON" in as_json[1]["content"]
+    # v1's text is unchanged by v2's options.
+    assert FBL9_V1.user(pair, plan).endswith(FBL9_V1.question) and long_title in FBL9_V1.user(pair, plan)
+
+
+def test_dividing_out_the_content_free_prior_undoes_a_letter_bias():
+    biased = [0.70, 0.20, 0.10]  # the model's answer for a pair
+    prior = [0.80, 0.10, 0.10]  # its answer when the items say nothing
+    calibrated = divide_prior(biased, prior)
+    assert sum(calibrated) == pytest.approx(1.0)
+    assert max(range(3), key=calibrated.__getitem__) == 1  # B rose above its prior the most
+    assert divide_prior(biased, [1 / 3] * 3) == pytest.approx(biased)  # a flat prior changes nothing
 
 
 def ballot(code: int | None, probs: dict[int, float] | None = None, error: str | None = None) -> Ballot:
