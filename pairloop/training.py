@@ -25,8 +25,8 @@ class TrainParams:
     c: float = 10.0
     seed: int = 0
     keep_round_labels: bool = True  # every member keeps all labels bought in rounds
-    domain_gate: bool = True  # the committee learns a domain gate: the store's pool against the labels
     cv: int = 0  # K-fold cross-validation on top (0: off)
+    domain_gate: bool = True  # with round labels: a domain gate, the store's pool against the other labels
 
 
 def train_on_store(engine: Engine, settings: Settings, params: TrainParams | None = None,
