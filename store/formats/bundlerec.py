@@ -7,6 +7,7 @@ shared a purchase session are behaviour evidence, kept apart from labels.
 
 from __future__ import annotations
 
+import html
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from itertools import combinations
@@ -47,7 +48,8 @@ def read_items(directory: Path) -> Iterator[ItemRecord]:
         categories[row["item ID"].strip()] = _category_path(row["categories"], cat_file, line)
     title_file = directory / "item_titles.csv"
     for line, row in table_rows(title_file, ","):
-        item_id, title = row["item ID"].strip(), row["titles"].strip()
+        # The titles were scraped with HTML entities left in ("Barnes &amp; Noble").
+        item_id, title = row["item ID"].strip(), html.unescape(row["titles"]).strip()
         if not item_id:
             raise BadInput("missing item ID", title_file, line)
         if title:

@@ -105,3 +105,13 @@ def test_jsonl_items_keep_extra_fields_as_attributes(tmp_path):
     assert a.attributes == {"colour": "green"} and b.attributes == {"size": "L"}
     with pytest.raises(BadInput, match=r"j.jsonl:2: invalid JSON"):
         list(formats.read_items(write(tmp_path / "j.jsonl", '{"external_id": "A", "title": "T"}\n{oops\n')))
+
+
+def test_bundlerec_titles_lose_their_html_entities(tmp_path):
+    (tmp_path / "item_titles.csv").write_text(
+        'item ID,titles\n1,"Barnes &amp; Noble Nook Cover"\n2,"Case for 7&quot; tablet"\n', encoding="utf-8")
+    (tmp_path / "item_categories.csv").write_text('item ID,categories\n1,"[[Electronics,Cases]]"\n',
+                                                  encoding="utf-8")
+    items = {item.external_id: item for item in formats.bundlerec.read_items(tmp_path)}
+    assert items["1"].title == "Barnes & Noble Nook Cover" and items["1"].category_path == "Electronics > Cases"
+    assert items["2"].title == 'Case for 7" tablet' and items["2"].category_path is None
