@@ -6,7 +6,7 @@ has them). The options live in the system message and the items in the user mess
 every pair asked with the same option order shares one prompt prefix (the local backend
 computes its KV cache once). Since only the user message is paid for per pair, ``fbl9-v2``
 moves the question into the system message too and clips each item's text to a byte budget
-(bytes, not characters: a byte-level tokenizer spends about one token per byte of Japanese).
+(bytes, not characters: a byte-level tokenizer spends a token per one to two bytes of Japanese).
 
 Changing any text here changes what the model is asked: give it a new version.
 """
