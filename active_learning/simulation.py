@@ -25,7 +25,7 @@ from active_learning.pools import without_keys
 from active_learning.selection import Constraints, select_batch
 from active_learning.stopping import KappaAverage, MaxRounds
 from active_learning.strategies import get_strategy
-from classifier.committee import DomainGate, RelationCommittee
+from classifier.committee import RelationCommittee, learn_domain_gate
 from classifier.data import PairSet
 from classifier.encoders import Matrix
 from classifier.evaluation import macro_f1
@@ -85,9 +85,7 @@ class Simulator:
         self.X_pool = self._features(data.pool)
         self.X_test = self._features(data.test)
         self.X_id = self._features(data.id_test) if data.id_test is not None else None
-        gate = DomainGate()
-        usable = min(len(data.seed), len(data.pool)) >= gate.folds
-        self.domain = gate.fit(self.X_seed, self.X_pool) if config.domain_gate and usable else None
+        self.domain = learn_domain_gate(self.X_seed, self.X_pool) if config.domain_gate else None
 
     def _features(self, pairs: PairSet) -> Matrix:
         return self.featuriser.features(self.featuriser.encode(pairs.items), pairs.ia, pairs.ib)

@@ -74,6 +74,13 @@ class DomainGate:
         return _sigmoid(np.asarray(X @ self.coef_, dtype=np.float64).ravel() + self.intercept_)
 
 
+def learn_domain_gate(X_source, X_target) -> DomainGate | None:
+    """A fitted :class:`DomainGate`, or None when a side has fewer rows than its folds."""
+    gate = DomainGate()
+    if min(X_source.shape[0], X_target.shape[0]) < gate.folds:
+        return None
+    return gate.fit(X_source, X_target)
+
 def _augment(X, gate: np.ndarray):
     """``[x, g·x]`` per row."""
     if sp.issparse(X):

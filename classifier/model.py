@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from classifier.committee import DomainGate, RelationCommittee
+from classifier.committee import RelationCommittee, learn_domain_gate
 from classifier.data import PairSet
 from classifier.encoders import make_encoder
 from classifier.features import CHUNK, DEFAULT_PARTS, ItemVectors, PairFeaturiser
@@ -64,13 +64,10 @@ class RelationModel:
             if len(pool):
                 target.append(featuriser.features(featuriser.encode(pool.items), pool.ia, pool.ib))
             X_target = sp.vstack(target, format="csr") if sp.issparse(X) else np.vstack(target)
-            domain = DomainGate()
-            if min(int((~acquired).sum()), X_target.shape[0]) < domain.folds:
-                domain = None
+            domain = learn_domain_gate(X[~acquired], X_target)
         if domain is None:
             model.committee.fit(X, y, priority=priority)
             return model
-        domain.fit(X[~acquired], X_target)
         gate = np.empty(len(y))
         gate[~acquired], gate[acquired] = domain.source_gate_, domain.target_gate_[: int(acquired.sum())]
         model.committee.fit(X, y, priority=acquired, domain=domain, gate=gate)
