@@ -8,7 +8,9 @@ into the same table, measured in the same run. Goal: ≥ 20,000 rows/s on SQLite
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -69,7 +71,8 @@ def _fresh_postgres() -> tuple[str, str] | None:
     return created
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv or [])
     directory = DATASETS / "instacart"
     if not (directory / "products.csv").exists():
         print(f"skipped: {directory} is absent")
@@ -97,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -15,11 +15,13 @@ cost does not depend on their values; the real ones are MiniLM embeddings of the
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -90,7 +92,8 @@ def gnn_epoch_seconds(graph: EntityGraph, epochs: int = 3) -> tuple[float, float
     return views_s, float(np.mean(result.epoch_seconds[1:] or result.epoch_seconds))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv or [])
     directory = DATASETS / "instacart"
     if not (directory / "products.csv").exists():
         print(f"skipped: {directory} is absent")
@@ -128,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
