@@ -167,9 +167,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{plain.cpu_s / ours.cpu_s:.2f}x CPU (goal ≥ 5x)")
     print(f"ratio (3 votes / naive): {plain.wall_s / votes.wall_s:8.2f}x wall, "
           f"{plain.cpu_s / votes.cpu_s:.2f}x CPU (three questions per pair against one)")
-    final_load = os.getloadavg()[0]
-    if max(load, final_load) > (os.cpu_count() or 1):
-        print(f"note: the machine was busy (load {load:.1f} → {final_load:.1f}); both paths ran under it")
+    print(f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} CPUs "
+          f"(this benchmark's own {torch.get_num_threads()} torch threads count in it)")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ class ChoiceScorer:
             before, tail = self._split_template(system)
             ids = self.tokenizer.encode(before, add_special_tokens=False)
             out = self.model(torch.tensor([ids]), use_cache=True)
-            kv = tuple((layer.keys, layer.values) for layer in out.past_key_values.layers)
+            kv = tuple((layer.keys, layer.values) for layer in out.cache.layers)
             self._prefixes[system] = Prefix(ids, tail, kv)
         return self._prefixes[system]
 
@@ -89,7 +89,7 @@ class ChoiceScorer:
                 ddp_cache_data=[(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix.kv],
                 config=self.model.config,
             )
-            hidden = base(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state
+            hidden = base(input_ids=ids, cache=cache, use_cache=True).last_hidden_state
             last = hidden[torch.arange(n), torch.tensor([len(users[i]) - 1 for i in rows])]
             logits = head(last)[:, self.answer_ids].float()
             logprobs = torch.log_softmax(logits, dim=-1)
