@@ -19,6 +19,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from annotator.annotations import answer_result
 from annotator.interface import ANSWERS_FIELD, ItemView, item_html, label_config, proposal_summary
+from store.errors import ServiceFailed, ServiceUnavailable
 
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
 # An adjudication task names its pair under its own key, so that nothing that reads verification
@@ -30,11 +31,11 @@ _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 T = TypeVar("T")
 
 
-class LabelStudioUnavailable(Exception):
+class LabelStudioUnavailable(ServiceUnavailable):
     """Label Studio cannot be reached (refused, timed out) or failed on its side (HTTP 5xx)."""
 
 
-class LabelStudioError(Exception):
+class LabelStudioError(ServiceFailed):
     """Label Studio refused a request (HTTP 4xx): a wrong token, an unknown project, bad data."""
 
 

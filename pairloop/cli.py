@@ -8,7 +8,6 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
 from pairloop.commands import (
     demo,
     eei,
@@ -28,26 +27,19 @@ from pairloop.commands import (
 )
 from pairloop.commands import round as round_cmd
 from pairloop.console import err_console
-from pairloop.store_access import SchemaOutdated
-from pairloop.studio import StudioError
-from store.errors import BadInput, StoreUnavailable
-
-EXIT_BAD_INPUT = 2
-EXIT_FAILURE = 1
+from store.errors import PairloopError
 
 
 class ErrorMappingGroup(TyperGroup):
-    """Turns the project's known errors into one clear line and the contract's exit code."""
+    """Turns any :class:`~store.errors.PairloopError` into one clear line and its exit code
+    (2 for input the user must fix, 1 for the rest); the only place errors are mapped."""
 
     def invoke(self, ctx):  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except BadInput as exc:
+        except PairloopError as exc:
             err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
-        except (StoreUnavailable, SchemaOutdated, LabelStudioUnavailable, LabelStudioError, StudioError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_FAILURE) from None
+            raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(

@@ -8,10 +8,7 @@ from sqlalchemy import Engine
 import migrations
 from pairloop.settings import Settings
 from store.db import check_connection, make_engine
-
-
-class SchemaOutdated(Exception):
-    """The database exists but is behind the code's migrations."""
+from store.errors import SchemaOutdated
 
 
 def open_store(settings: Settings) -> Engine:

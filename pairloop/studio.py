@@ -27,6 +27,7 @@ import httpx
 
 from annotator.label_studio import LabelStudio, LabelStudioUnavailable
 from pairloop.settings import Settings
+from store.errors import ServiceUnavailable
 
 LABEL_STUDIO_VERSION = "1.23.2"
 HEALTH_TIMEOUT_S = 240.0
@@ -41,7 +42,7 @@ _DIE_WITH_PARENT = (
 )
 
 
-class StudioError(Exception):
+class StudioError(ServiceUnavailable):
     """The local Label Studio could not be installed, started or found."""
 
 

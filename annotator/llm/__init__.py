@@ -7,9 +7,9 @@ from annotator.llm.base import (
     PairText,
     Proposal,
     ProposalStatus,
-    make_labeller,
 )
 from annotator.llm.cache import propose_cached
+from annotator.llm.factory import make_labeller
 from annotator.llm.errors import LlmError, LlmRequestRejected, LlmUnavailable
 
 __all__ = [

@@ -1,15 +1,17 @@
-"""Errors from LLM backends that callers turn into one clear line (exit code 1)."""
+"""Errors from LLM backends: kinds of :class:`store.errors.PairloopError` (exit code 1)."""
 
 from __future__ import annotations
 
+from store.errors import PairloopError, ServiceFailed, ServiceUnavailable
 
-class LlmError(Exception):
+
+class LlmError(PairloopError):
     """The LLM could not be asked. Proposals stored before the error stay cached: retry resumes."""
 
 
-class LlmUnavailable(LlmError):
+class LlmUnavailable(LlmError, ServiceUnavailable):
     """The endpoint was down, timed out or kept refusing (rate limit, 5xx) through every retry."""
 
 
-class LlmRequestRejected(LlmError):
+class LlmRequestRejected(LlmError, ServiceFailed):
     """The endpoint rejected the request itself (bad key, unknown model): retrying cannot help."""

@@ -12,14 +12,15 @@ import typer
 from rich.table import Table
 
 from active_learning.strategies import DEFAULT_STRATEGY
-from pairloop import acquisition, studio
+from pairloop import studio
+from pairloop.usecases import rounds as acquisition
 from pairloop import demo as parts
 from pairloop.api.server import ServiceThread
 from pairloop.console import console, progress_bar
 from pairloop.sample.catalogue import SampleFiles, write_sample
 from pairloop.settings import Settings, get_settings
 from pairloop.store_access import open_store
-from pairloop.training import evaluate_file, load_or_train
+from pairloop.usecases.training import evaluate_file, load_or_train
 from store import formats
 from store.importer import Importer
 

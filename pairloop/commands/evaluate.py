@@ -9,7 +9,7 @@ import typer
 from pairloop.console import console, emit_json, progress_bar
 from pairloop.settings import get_settings
 from pairloop.store_access import open_store
-from pairloop.training import evaluate_file
+from pairloop.usecases.training import evaluate_file
 
 
 def evaluate(

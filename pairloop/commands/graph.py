@@ -168,7 +168,7 @@ def _propose_entity_pairs(engine: Engine, settings: Settings, pair_ids: list[int
     """The LLM's proposals as LLM labels; only those the trust gate accepts count as verified."""
     from annotator.llm import propose_cached
     from annotator.trust_gate import latest_gate
-    from pairloop.acquisition import labeller_from_settings
+    from pairloop.usecases.rounds import labeller_from_settings
     from store.repository import insert_labels
     from store.taxonomy import LabelSource, Verdict
 

@@ -20,7 +20,7 @@ from annotator.agreement import Judged, agreement, plot_confusion, store_report
 from annotator.llm import Labeller, LlmError, Proposal, propose_cached
 from annotator.llm.pairs import register_pairs
 from annotator.trust_gate import latest_gate
-from pairloop.acquisition import labeller_from_settings
+from pairloop.usecases.rounds import labeller_from_settings
 from pairloop.console import console, emit_json, err_console, progress_bar
 from pairloop.settings import Settings, get_settings
 from pairloop.store_access import open_store

@@ -33,7 +33,7 @@ def _truth(pool, _settings: Settings):
 def _llm(_pool, settings: Settings):
     """The configured LLM (PAIRLOOP_LLM_*): agreed proposals are labels, disputed ones are not."""
     from annotator.llm.oracle import LlmOracle
-    from pairloop.acquisition import labeller_from_settings
+    from pairloop.usecases.rounds import labeller_from_settings
     from pairloop.store_access import open_store
 
     return LlmOracle(open_store(settings), labeller_from_settings(settings))

@@ -8,7 +8,7 @@ from pairloop.commands.simulate import FEATURE_NAMES
 from pairloop.console import console, emit_json, progress_bar
 from pairloop.settings import get_settings
 from pairloop.store_access import open_store
-from pairloop.training import TrainParams, train_on_store
+from pairloop.usecases.training import TrainParams, train_on_store
 
 FEATURES_HELP = (f"Item encoder: {FEATURE_NAMES} (tfidf: char n-grams, any language; minilm: English). "
                  "Default: PAIRLOOP_FEATURES.")

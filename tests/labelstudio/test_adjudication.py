@@ -23,7 +23,9 @@ from typer.testing import CliRunner
 from annotator.adjudication import route
 from annotator.annotations import answer_result
 from annotator.label_studio import ADJUDICATED_PAIR, LabelStudio
-from pairloop import acquisition, rounds, service
+from pairloop import service
+from pairloop.usecases import round_steps as rounds
+from pairloop.usecases import rounds as acquisition
 from pairloop.api.server import ServiceThread
 from pairloop.cli import ErrorMappingGroup
 from pairloop.settings import Settings

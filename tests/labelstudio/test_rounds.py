@@ -10,8 +10,10 @@ from service.support import free_port, service_settings
 from sqlalchemy import func, select
 
 from annotator.label_studio import LabelStudio, LabelStudioUnavailable
-from pairloop import acquisition, demo, rounds
-from pairloop.acquisition import start_round
+from pairloop import demo
+from pairloop.usecases import round_steps as rounds
+from pairloop.usecases import rounds as acquisition
+from pairloop.usecases.rounds import start_round
 from pairloop.api.server import ServiceThread
 from pairloop.sample.catalogue import write_sample
 from store import formats

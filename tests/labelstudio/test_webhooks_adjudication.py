@@ -14,7 +14,9 @@ from service.support import WEBHOOK_SECRET, labels, seed_round, service_settings
 
 from annotator.annotations import answer_result
 from annotator.webhooks import SECRET_HEADER
-from pairloop import acquisition, rounds, service
+from pairloop import service
+from pairloop.usecases import round_steps as rounds
+from pairloop.usecases import rounds as acquisition
 from pairloop.api.server import ServiceThread
 from store.verified import verified_labels
 

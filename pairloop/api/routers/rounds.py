@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from active_learning.strategies import DEFAULT_STRATEGY
 from annotator.label_studio import LabelStudioError, LabelStudioUnavailable
 from annotator.llm import LlmError
-from pairloop import acquisition, rounds, studio
+from pairloop import studio
+from pairloop.usecases import round_steps as rounds
+from pairloop.usecases import rounds as acquisition
 from pairloop.api.dependencies import EngineDep, SettingsDep, require_api_token
 from store.errors import BadInput
 from store.models import Round

@@ -14,11 +14,12 @@ from sqlalchemy import Engine, select
 from annotator.label_studio import LabelStudio
 from annotator.llm import Labeller, make_labeller
 from annotator.webhooks import actor_of
-from pairloop import rounds, service, studio
+from pairloop import service, studio
+from pairloop.usecases import round_steps as rounds
 from pairloop.console import err_console, progress_bar
 from pairloop.settings import Settings
 from pairloop.store_access import open_store
-from pairloop.training import load_or_train, retrain_for_round
+from pairloop.usecases.training import load_or_train, retrain_for_round
 from store.errors import BadInput
 from store.models import Round
 

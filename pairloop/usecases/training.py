@@ -1,21 +1,18 @@
-"""Train and evaluate the relation classifier on the store: shared by `pairloop train`,
-`pairloop evaluate` and `pairloop round close`."""
+"""Train and evaluate the relation classifier on the store: `pairloop train`, `pairloop
+evaluate`, and the retraining that closes a round."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine
+from pydantic import BaseModel, Field
 
-from pairloop.settings import Settings
+from pairloop.usecases.context import Context
 from store.errors import BadInput
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -29,8 +26,7 @@ class TrainParams:
     domain_gate: bool = True  # with round labels: a domain gate, the store's pool against the other labels
 
 
-def train_on_store(engine: Engine, settings: Settings, params: TrainParams | None = None,
-                   on_fold: Progress | None = None):
+def train_on_store(ctx: Context, params: TrainParams | None = None):
     """Fit the committee on the store's verified labels and save it as a new version.
 
     Returns the recorded :class:`classifier.registry.ModelInfo`.
@@ -43,6 +39,7 @@ def train_on_store(engine: Engine, settings: Settings, params: TrainParams | Non
     from classifier.registry import save_model
     from classifier.validation import cross_validate
 
+    engine, settings = ctx.engine, ctx.settings
     params = params or TrainParams(features=settings.features)
     if params.features not in ENCODERS:
         raise BadInput(f"unknown features {params.features!r}; choose from {', '.join(ENCODERS)}")
@@ -57,27 +54,31 @@ def train_on_store(engine: Engine, settings: Settings, params: TrainParams | Non
     committee = {"n_members": params.members, "C": params.c, "random_state": params.seed}
     metrics: dict[str, Any] = {"classes": labelled.classes(), "round_labels": int(priority.sum())}
     if params.cv:
-        metrics["cv"] = cross_validate(labelled, params.cv, params.features, params.seed, committee,
-                                       on_fold=on_fold)
-    model = RelationModel.train(labelled, make_featuriser(params.features), RelationCommittee(**committee),
-                                priority, pool, params.seed)
+        with ctx.progress.task(f"{params.cv}-fold cross-validation", params.cv) as on_fold:
+            metrics["cv"] = cross_validate(labelled, params.cv, params.features, params.seed, committee,
+                                           on_fold=on_fold)
+    with ctx.progress.status("training the committee"):
+        model = RelationModel.train(labelled, make_featuriser(params.features), RelationCommittee(**committee),
+                                    priority, pool, params.seed)
     metrics["domain_gate"] = model.committee.domain_ is not None
     return save_model(engine, model, settings.data_path / "models", labels_hash(labelled), len(labelled), metrics)
 
 
-def evaluate_file(engine: Engine, settings: Settings, test: Path, version: str | None = None,
-                  out: Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+def evaluate_file(ctx: Context, test: Path, version: str | None = None,
+                  out: Path | None = None) -> dict[str, Any]:
     """Score a labelled pair file with a trained version; write metrics.json and confusion.png."""
     from classifier.data import read_pair_file, require_labelled
     from classifier.evaluation import classification_metrics, write_report
     from classifier.model import check_vocabulary
     from classifier.registry import load_model, record_metrics
 
+    engine, settings = ctx.engine, ctx.settings
     pairs = require_labelled(read_pair_file(test, None, settings.majority_rule, settings.min_agreeing),
                              "the test file")
     model, info = load_model(engine, version)
     coverage = check_vocabulary(model.featuriser, pairs, "the test file")
-    vectors = model.featuriser.encode(pairs.items, progress)
+    with ctx.progress.task(f"scoring {test.name}", len(pairs.items)) as advance:
+        vectors = model.featuriser.encode(pairs.items, advance)
     predicted = model.predict(pairs, vectors)
     metrics = classification_metrics(pairs.labels.astype(str), predicted, model.classes)
     metrics.update({"version": info.version, "test": str(test), "vocabulary_coverage": round(coverage, 4),
@@ -88,23 +89,33 @@ def evaluate_file(engine: Engine, settings: Settings, test: Path, version: str |
     return {**metrics, "json": str(json_path), "png": str(png_path)}
 
 
-def retrain_for_round(engine: Engine, settings: Settings) -> dict[str, Any]:
-    """What `round close` records: the new version, and its held-out macro-F1 when
+class Retrained(BaseModel):
+    """The classifier a closed round trained, and its held-out figures when a test set is set."""
+
+    version: str
+    n_labels: int = Field(description="Verified labels it was trained on.")
+    test_macro_f1: float | None = Field(None, description="Held-out macro-F1 (PAIRLOOP_TEST_SET).")
+    test_accuracy: float | None = None
+    test_report: str | None = Field(None, description="metrics.json of the held-out evaluation.")
+
+
+def retrain_for_round(ctx: Context) -> Retrained:
+    """What closing a round records: the new version, and its held-out macro-F1 when
     ``PAIRLOOP_TEST_SET`` names a labelled pair file."""
-    info = train_on_store(engine, settings)
-    result: dict[str, Any] = {"version": info.version, "n_labels": info.n_labels}
-    if settings.test_set is not None:
-        metrics = evaluate_file(engine, settings, settings.test_set, info.version)
-        result.update(test_macro_f1=metrics["macro_f1"], test_accuracy=metrics["accuracy"],
-                      test_report=metrics["json"])
+    info = train_on_store(ctx)
+    result = Retrained(version=info.version, n_labels=info.n_labels)
+    if ctx.settings.test_set is not None:
+        metrics = evaluate_file(ctx, ctx.settings.test_set, info.version)
+        result = result.model_copy(update={"test_macro_f1": metrics["macro_f1"],
+                                           "test_accuracy": metrics["accuracy"], "test_report": metrics["json"]})
     return result
 
 
-def load_or_train(engine: Engine, settings: Settings):
+def load_or_train(ctx: Context):
     """The newest classifier version, trained first when there is none; (model, version)."""
     from classifier.registry import latest_version, load_model
 
-    if latest_version(engine) is None:
-        train_on_store(engine, settings)
-    model, info = load_model(engine)
+    if latest_version(ctx.engine) is None:
+        train_on_store(ctx)
+    model, info = load_model(ctx.engine)
     return model, info.version

@@ -1,0 +1,80 @@
+"""What every use case is given: the settings, the store, the clients, a progress reporter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Self
+
+from sqlalchemy import Engine
+
+from pairloop.settings import Settings
+from pairloop.store_access import open_store
+from pairloop.usecases.progress import SILENT, Progress
+from store.errors import BadInput
+
+if TYPE_CHECKING:
+    from annotator.label_studio import LabelStudio
+    from annotator.llm import Labeller
+
+
+@dataclass
+class Context:
+    """One use case's world. The engine is opened on first use and disposed by :meth:`close`
+    (or the ``with`` block) unless it was handed in, as the service does with its own."""
+
+    settings: Settings
+    progress: Progress = SILENT
+    engine_given: Engine | None = None
+    _engine: Engine | None = field(default=None, init=False, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        """The configured store, checked to be reachable and at the newest schema."""
+        if self.engine_given is not None:
+            return self.engine_given
+        if self._engine is None:
+            self._engine = open_store(self.settings)
+        return self._engine
+
+    def studio(self) -> LabelStudio:
+        """A client of the configured Label Studio (an existing server, or the local one)."""
+        from pairloop import studio
+
+        return studio.connect(self.settings)
+
+    def labeller(self, backend: str | None = None) -> Labeller:
+        """The configured LLM labeller (``PAIRLOOP_LLM_*``), or ``backend`` instead of the
+        configured one; GGUF files are dequantised once into DATA_DIR/models."""
+        from annotator.llm.factory import make_labeller
+
+        settings = self.settings
+        with self.progress.status("loading the LLM"):
+            try:
+                return make_labeller(
+                    backend or settings.llm_backend,
+                    model=settings.llm_model,
+                    base_url=settings.llm_base_url,
+                    api_key=settings.llm_api_key,
+                    votes=settings.llm_votes,
+                    prompt_version=settings.llm_prompt_version,
+                    timeout_s=settings.llm_timeout_s,
+                    max_retries=settings.llm_max_retries,
+                    backoff_s=settings.llm_backoff_s,
+                    concurrency=settings.llm_concurrency,
+                    answer_mode=settings.llm_answer_mode,
+                    batch_size=settings.llm_batch_size,
+                    cache_dir=(settings.llm_model_cache or settings.data_path / "models").expanduser(),
+                )
+            except ValueError as exc:  # an unknown prompt version, a backend without its URL
+                raise BadInput(f"LLM settings: {exc}") from None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,60 @@
+"""LLM label extension for stored pairs: ask (cached), gate, and append the answers as labels.
+
+Shared by rounds (the pairs a strategy selected) and the knowledge graph (entity pairs).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from annotator.llm import Labeller, Proposal, propose_cached
+from annotator.trust_gate import TrustGate
+from pairloop.usecases.context import Context
+from store.repository import insert_labels
+from store.taxonomy import LabelSource, Verdict
+
+
+class ProposalReport(BaseModel):
+    """What the LLM said about a batch of pairs, and what the trust gate let through."""
+
+    pairs: int = Field(0, description="Pairs asked about (cached answers included).")
+    by_status: dict[str, int] = Field(default_factory=dict, description="agreed / disputed / unlabelled.")
+    auto_accepted: int = Field(0, description="Proposals the trust gate accepted: verified without a human.")
+    gate: dict[str, Any] | None = Field(None, description="The trust gate used (threshold null: closed).")
+
+
+@dataclass(frozen=True)
+class Proposed:
+    proposals: dict[int, Proposal]
+    accepted: set[int]
+    report: ProposalReport
+
+
+def propose_labels(ctx: Context, labeller: Labeller, pair_ids: Sequence[int], gate: TrustGate | None,
+                   *, scope: str, round_id: int | None = None) -> Proposed:
+    """Ask ``labeller`` about ``pair_ids`` (answers are cached per pair, model and prompt
+    version, so a retry pays nothing twice) and append every readable answer to the label
+    history as an LLM label; those ``gate`` accepts are flagged ``auto_accepted`` and count as
+    verified. ``scope`` (the round id, or ``kg``) keeps each caller's labels apart.
+    Idempotent: a second call adds nothing."""
+    with ctx.progress.task(f"LLM proposals ({labeller.model_name})", len(pair_ids)) as advance:
+        proposals = propose_cached(ctx.engine, labeller, pair_ids, advance)
+    accepted = {pid for pid, p in proposals.items() if gate is not None and gate.accepts(p)}
+    labels = [{
+        "pair_id": pid, "verdict": Verdict.LABEL.value, "relation": p.relation.value,
+        "fine_code": p.fine_code, "source": LabelSource.LLM.value, "actor": p.model,
+        "prompt_version": p.prompt_version, "confidence": p.confidence, "rationale": p.rationale,
+        "auto_accepted": pid in accepted, "round_id": round_id,
+        "external_key": f"llm:{scope}:{pid}:{p.model}:{p.prompt_version}",
+    } for pid, p in proposals.items() if p.relation is not None]
+    with ctx.engine.begin() as conn:
+        insert_labels(conn, labels)
+    report = ProposalReport(pairs=len(proposals),
+                            by_status=dict(Counter(p.status.value for p in proposals.values())),
+                            auto_accepted=len(accepted), gate=gate.as_json() if gate else None)
+    return Proposed(proposals, accepted, report)
