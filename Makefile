@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PAIRLOOP_DATASETS ?= $(abspath ../shared/datasets)
 
-.PHONY: install test demo bench clean
+.PHONY: install test test-fast lint demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# For contributors: everything that needs neither Label Studio nor a language model and is not slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not labelstudio and not llm"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # The demo and the tests share one Label Studio installation (about 1 GB, installed once).
 demo: $(STAMP)

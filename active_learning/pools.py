@@ -10,23 +10,25 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Connection, select
 
-from classifier.data import ItemText, PairSet, read_pair_file, row_pair_key, store_pairs
+from classifier.data import PairSet, read_pair_file, row_pair_key, store_pairs
 from store.errors import BadInput
+from store.files import write_together
 from store.formats import read_pairs, resolve_format
 from store.formats.lines import decoded_lines
+from store.formats.records import CatalogueItem
 from store.models import Pair, Round, RoundPair
+from store.states import OPEN_ROUND_STATES
 from store.verified import DEFAULT_MIN_AGREEING, MajorityRule, verified_labels
 
-OPEN_ROUND_STATES = ("selecting", "labelling", "verifying")
 
-
-def stratified_pairs(items: Sequence[ItemText], per_category: int, partners: int,
+def stratified_pairs(items: Sequence[CatalogueItem], per_category: int, partners: int,
                      seed: int = 0) -> list[tuple]:
     """KARL's candidate pairs as canonical ``(smaller key, larger key)`` tuples of item keys.
 
@@ -78,6 +80,8 @@ def split_pair_file(path: Path, shares: Sequence[float], names: Sequence[str], o
     """
     if len(shares) != len(names) or abs(sum(shares) - 1.0) > 1e-6 or min(shares) <= 0:
         raise BadInput(f"split shares must be positive and add up to 1, got {list(shares)}")
+    if len(set(names)) != len(names):
+        raise BadInput(f"split part names must differ, got {list(names)}")
     fmt = resolve_format(path, None)
     pairs = read_pair_file(path, fmt)
     lines = list(decoded_lines(path))
@@ -95,23 +99,20 @@ def split_pair_file(path: Path, shares: Sequence[float], names: Sequence[str], o
     part_of_key = dict(zip(pairs.keys, part_of.tolist(), strict=True))
     line_parts = [(row.line, part_of_key[row_pair_key(row)]) for row in read_pairs(path, fmt)]
     header = [] if fmt == "jsonl" else [lines[0]]
-    out_dir.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix or ".txt"
-    written: list[tuple[Path, Path, int]] = []
-    try:
-        for part, name in enumerate(names):
-            target = out_dir / f"{path.stem}-{name}{suffix}"
-            ends = [end for end, line_part in line_parts if line_part == part]
-            partial = target.with_name(target.name + ".part")
-            written.append((partial, target, int((part_of == part).sum())))
-            partial.write_text("".join(header + [lines[k] for end in ends for k in range(starts[end], end)]),
-                               encoding="utf-8")
-        for partial, target, _ in written:
-            partial.replace(target)
-    finally:
-        for partial, _, _ in written:
-            partial.unlink(missing_ok=True)
-    return [(target, count) for _, target, count in written]
+    texts: dict[Path, str] = {}
+    counts: list[int] = []
+    for part, name in enumerate(names):
+        ends = [end for end, line_part in line_parts if line_part == part]
+        texts[out_dir / f"{path.stem}-{name}{suffix}"] = "".join(
+            header + [lines[k] for end in ends for k in range(starts[end], end)])
+        counts.append(int((part_of == part).sum()))
+    written = write_together({target: partial(_write_text, text) for target, text in texts.items()})
+    return list(zip(written, counts, strict=True))
+
+
+def _write_text(text: str, path: Path) -> None:
+    path.write_text(text, encoding="utf-8")
 
 
 def _record_starts(lines: list[str], fmt: str) -> dict[int, int]:

@@ -24,6 +24,7 @@ from classifier.data import PairSet, store_labelled_pairs
 from classifier.model import RelationModel, check_vocabulary
 from store.errors import BadInput
 from store.models import Round, RoundPair
+from store.states import RoundPairStatus, RoundState
 from store.verified import DEFAULT_MIN_AGREEING, MajorityRule
 
 # Pools larger than this are shortlisted (chunked scoring) before the strategy looks at them.
@@ -103,16 +104,17 @@ def _record(engine: Engine, strategy: str, seed: int, classifier_version: str | 
     """The round row and its pairs in one transaction: a round is never half-written."""
     with engine.begin() as conn:
         round_id = conn.execute(
-            insert(Round).values(state="selecting", strategy=strategy, params=params, seed=seed,
+            insert(Round).values(state=RoundState.SELECTING, strategy=strategy, params=params, seed=seed,
                                  classifier_version=classifier_version, metrics=metrics)
             .returning(Round.id)
         ).scalar_one()
         conn.execute(insert(RoundPair), [
-            {"round_id": round_id, "pair_id": pid, "rank": rank, "score": float(score), "status": "selected"}
+            {"round_id": round_id, "pair_id": pid, "rank": rank, "score": float(score),
+             "status": RoundPairStatus.SELECTED}
             for rank, (pid, score) in enumerate(zip(pair_ids, scores, strict=True), start=1)
         ])
         conn.execute(update(Round).where(Round.id == round_id)
-                     .values(state="labelling", updated_at=datetime.now(UTC)))
+                     .values(state=RoundState.LABELLING, updated_at=datetime.now(UTC)))
     return round_id
 
 

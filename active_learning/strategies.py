@@ -181,9 +181,9 @@ class Dynamic(Strategy):
     near-duplicates of one another; one pair per group spends a batch on different kinds of
     pairs (Citovsky et al. 2021, "Batch Active Learning at Scale": cluster-margin).
 
-    On FBL out of distribution it ties with plain margin sampling (0.681 vs 0.688 and 0.674 vs
-    0.669 at 292 labels over two sets of seeds; README, "Active learning results"), ahead of the
-    earlier distance-weighted version (0.666), so it is not the default.
+    On FBL out of distribution it ties with plain margin sampling over two sets of seeds, so it
+    is not the default (see docs/results/fbl-ood/README.md and
+    docs/results/fbl-ood-seeds-10-15/README.md).
     """
 
     name = "dynamic"
@@ -247,7 +247,7 @@ def _nearest_distance(points: np.ndarray, reference: np.ndarray, chunk: int = 20
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s for s in (RandomSampling, LeastConfidence, Margin, Entropy, QueryByCommittee, RankedBatch, Dynamic)
 }
-# Measured on FBL out of distribution (README, "Active learning results"): margin sampling and
+# Measured on FBL out of distribution (docs/results/fbl-ood/README.md): margin sampling and
 # the dynamic strategy tie within the seeds' spread; the simpler one is the default.
 DEFAULT_STRATEGY = "margin"
 

@@ -90,7 +90,7 @@ def _live_rulings(conn: Connection, round_id: int, task_ids: Sequence[int]) -> s
         select(Label.ls_annotation_id, Label.verdict)
         .where(Label.round_id == round_id, Label.adjudication.is_(True), Label.ls_task_id.in_(list(task_ids)))
         .order_by(Label.id))
-    latest = dict(rows.tuples().all())
+    latest = dict(rows.all())
     return {annotation_id for annotation_id, verdict in latest.items() if verdict != Verdict.RETRACTED.value}
 
 

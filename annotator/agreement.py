@@ -16,10 +16,11 @@ columns: the LLM's relation, for proposals that have one):
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ class Judged:
 
 
 def confusion(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str] = RELATIONS) -> np.ndarray:
+    """Counts of (true, predicted) label pairs: rows ``truth``, columns ``predicted``, in ``labels`` order."""
     index = {label: i for i, label in enumerate(labels)}
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
     for t, p in zip(truth, predicted, strict=True):
@@ -49,15 +51,23 @@ def confusion(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[s
     return matrix
 
 
-def accuracy_and_kappa(matrix: np.ndarray) -> tuple[float | None, float | None]:
-    """Observed agreement and Cohen's kappa, (p_o − p_e) / (1 − p_e), of a confusion matrix."""
-    total = matrix.sum()
-    if total == 0:
+def accuracy_and_kappa(truth: Sequence[str], predicted: Sequence[str]) -> tuple[float | None, float | None]:
+    """Share of equal answers and Cohen's kappa (scikit-learn's); (None, None) without answers.
+
+    A constant labeller scores kappa 0; kappa is None where it is undefined (both sides
+    always gave the same single relation).
+    """
+    if len(truth) != len(predicted):
+        raise ValueError(f"{len(truth)} true labels but {len(predicted)} predicted ones")
+    if not truth:
         return None, None
-    observed = np.trace(matrix) / total
-    expected = float((matrix.sum(axis=0) * matrix.sum(axis=1)).sum()) / total**2
-    kappa = 1.0 if expected == 1.0 else (observed - expected) / (1.0 - expected)
-    return float(observed), float(kappa)
+    from sklearn.metrics import cohen_kappa_score
+
+    accuracy = sum(t == p for t, p in zip(truth, predicted, strict=True)) / len(truth)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns when kappa is undefined; that is the None below
+        kappa = float(cohen_kappa_score(truth, predicted, replace_undefined_by=math.nan))
+    return accuracy, None if math.isnan(kappa) else kappa
 
 
 def agreement(judged: Sequence[Judged], target_precision: float = DEFAULT_TARGET) -> dict[str, Any]:
@@ -69,8 +79,10 @@ def agreement(judged: Sequence[Judged], target_precision: float = DEFAULT_TARGET
         raise ValueError(f"proposals of several model/prompt versions: {sorted(versions)}")
     model, prompt_version = versions.pop()
     answered = [j for j in judged if j.proposal.relation is not None]
-    matrix = confusion([j.relation for j in answered], [j.proposal.relation.value for j in answered])  # type: ignore[union-attr]
-    accuracy, kappa = accuracy_and_kappa(matrix)
+    truth = [j.relation for j in answered]
+    predicted = [j.proposal.relation.value for j in answered]  # type: ignore[union-attr]
+    matrix = confusion(truth, predicted)
+    accuracy, kappa = accuracy_and_kappa(truth, predicted)
     fine = [j for j in answered if j.fine_code is not None]
     calibration, held_out = gate_split(judged)
     gate = fit_gate(model, prompt_version, samples_of([(j.proposal, j.relation) for j in calibration]),
@@ -136,7 +148,8 @@ def _samples(answered: Sequence[Judged]) -> list[Sample]:
 def _accuracy(judged: Sequence[Judged]) -> float | None:
     if not judged:
         return None
-    return sum(j.proposal.relation is not None and j.proposal.relation.value == j.relation for j in judged) / len(judged)
+    right = sum(j.proposal.relation is not None and j.proposal.relation.value == j.relation for j in judged)
+    return right / len(judged)
 
 
 def _majority_baseline(judged: Sequence[Judged]) -> float:
@@ -151,30 +164,3 @@ def store_report(conn: Connection, metrics: dict[str, Any]) -> int:
     )
     return int(conn.execute(row).inserted_primary_key[0])
 
-
-def plot_confusion(metrics: dict[str, Any], path: Path) -> None:
-    """The confusion matrix as a PNG (counts, rows human, columns LLM)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = metrics["confusion"]["labels"]
-    matrix = np.array(metrics["confusion"]["matrix"])
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    ax.imshow(matrix, cmap="Blues")
-    for (r, c), value in np.ndenumerate(matrix):
-        ax.text(c, r, str(value), ha="center", va="center",
-                color="white" if value > matrix.max() / 2 else "black")
-    ax.set_xticks(range(len(labels)), labels, rotation=20)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("LLM")
-    ax.set_ylabel("human majority")
-    kappa = metrics["kappa"]
-    ax.set_title(f"{metrics['model']} · {metrics['prompt_version']}\n"
-                 f"accuracy {metrics['accuracy']:.3f} · kappa {kappa:.3f}" if kappa is not None else metrics["model"],
-                 fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -16,19 +16,24 @@ from dataclasses import dataclass
 
 import krippendorff
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from store.taxonomy import RELATIONS, LabelSource
 from store.verified import DEFAULT_MIN_AGREEING, MajorityRule, Vote, current_votes, decide
 
 
-@dataclass(frozen=True)
-class AnnotatorScore:
-    actor: str
+class AnnotatorScore(BaseModel):
+    """One annotator's answers and accuracy (a model: round reports carry it as it is)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: str = Field(description="The store's actor id, e.g. label-studio:7.")
     answers: int
-    accuracy: float | None  # against verified labels of pairs it answered; None: none verified
-    adjudicated: int = 0  # its answers on pairs an adjudicator decided
-    accuracy_adjudicated: float | None = None  # against those adjudications; None: none
+    accuracy: float | None = Field(description="Against the verified labels of the pairs it answered; "
+                                               "null: none verified.")
+    adjudicated: int = Field(0, description="Its answers on pairs an adjudicator decided.")
+    accuracy_adjudicated: float | None = Field(None, description="Against those adjudications; null: none.")
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,8 @@ def human_agreement(
         return right[actor, adjudicated_only] / n if n else None
 
     scores = [
-        AnnotatorScore(actor, answered[actor], share(actor, False), judged[actor, True], share(actor, True))
+        AnnotatorScore(actor=actor, answers=answered[actor], accuracy=share(actor, False),
+                       adjudicated=judged[actor, True], accuracy_adjudicated=share(actor, True))
         for actor in sorted(answered)
     ]
     return HumanAgreement(

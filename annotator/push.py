@@ -55,7 +55,7 @@ def pair_tasks(conn: Connection, pair_ids: Sequence[int], round_id: int | None,
                item_b.title, item_b.category_path, item_b.description, item_b.image_url)
         .join(item_a, Pair.item_a_id == item_a.id).join(item_b, Pair.item_b_id == item_b.id)
         .where(Pair.id.in_(list(pair_ids)))
-    ).tuples()
+    )
     found = {row[0]: PairTask(row[0], ItemView(*row[1:5]), ItemView(*row[5:9]), round_id,
                               proposals.get(row[0])) for row in rows}
     missing = [p for p in pair_ids if p not in found]
@@ -67,7 +67,7 @@ def pair_tasks(conn: Connection, pair_ids: Sequence[int], round_id: int | None,
 def _recorded(conn: Connection, round_id: int, pair_ids: Sequence[int]) -> dict[int, int | None]:
     rows = conn.execute(select(RoundPair.pair_id, RoundPair.ls_task_id)
                         .where(RoundPair.round_id == round_id, RoundPair.pair_id.in_(list(pair_ids))))
-    recorded = dict(rows.tuples().all())
+    recorded = dict(rows.all())
     missing = [p for p in pair_ids if p not in recorded]
     if missing:
         raise ValueError(f"pairs not selected in round {round_id}: {missing[:10]}")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 
 from annotator.label_studio import LIST_PAGE, LabelStudio, ListedTask
@@ -33,13 +33,15 @@ from store.models import Label
 CLOCK_MARGIN = timedelta(minutes=5)
 
 
-@dataclass
-class SyncReport:
-    synced_at: datetime  # store as the round's last_synced_at; pass back as ``since`` next time
+class SyncReport(BaseModel):
+    """What a sync listed and stored (a model: the round's sync report extends it)."""
+
+    synced_at: datetime = Field(description="Stored as the round's last sync; the next sync lists from there.")
     tasks_listed: int = 0
     annotations_seen: int = 0
-    deletions_found: int = 0
-    processing: ProcessReport = field(default_factory=ProcessReport)
+    deletions_found: int = Field(0, description="Stored annotations Label Studio no longer has.")
+    processing: ProcessReport = Field(default_factory=ProcessReport,
+                                      description="What the inbox made of the listed annotations.")
 
 
 def _live_annotation_ids(engine: Engine, round_id: int, task_ids: Sequence[int]) -> dict[int, set[int]]:

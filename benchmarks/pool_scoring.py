@@ -40,10 +40,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "pool_scoring.json"
 
 
 def _items():
-    from classifier.data import ItemText
     from store.formats import instacart
+    from store.formats.records import CatalogueItem
 
-    return [ItemText(r.external_id, r.title, r.category_path) for r in instacart.read_items(DATASETS / "instacart")]
+    rows = instacart.read_items(DATASETS / "instacart")
+    return [CatalogueItem(r.external_id, r.title, r.category_path) for r in rows]
 
 
 def _rule_label(a, b) -> str:
@@ -118,8 +119,8 @@ def measure(path: str, workdir: Path, top: int) -> dict:
         X = model.featuriser.features(vectors, ia, ib)
         selected, _margin = margin_sampling(model.committee, X, n_instances=top)
     done, cpu_done = time.perf_counter(), time.process_time()
-    return {"warmup_s": warmup, "encode_s": encoded - start, "score_s": done - encoded, "encode_cpu_s": cpu_encoded - cpu_start,
-            "score_cpu_s": cpu_done - cpu_encoded, "peak_mb": _peak_mb(),
+    return {"warmup_s": warmup, "encode_s": encoded - start, "score_s": done - encoded,
+            "encode_cpu_s": cpu_encoded - cpu_start, "score_cpu_s": cpu_done - cpu_encoded, "peak_mb": _peak_mb(),
             "selected": sorted(int(i) for i in selected)}
 
 
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--top", type=int, default=1000)
-    parser.add_argument("--domain-gate", action="store_true", help="Train with round labels and a pool (a gated committee).")
+    parser.add_argument("--domain-gate", action="store_true",
+                        help="Train with round labels and a pool (a gated committee).")
     parser.add_argument("--measure", choices=["pairloop", "modal"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv or [])

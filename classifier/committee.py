@@ -8,7 +8,7 @@ variance the downsampling adds, and their disagreement is what query-by-committe
 active-learning rounds): a member's share of a class is the class's priority samples first,
 topped up with a random draw of the rest. Downsampling then drops only plentiful seed labels,
 never the scarce new ones — on FBL's out-of-distribution pool this is what lets 300 new
-labels move a model trained on thousands of seed labels (README, "Active learning results").
+labels move a model trained on thousands of seed labels (docs/results/fbl-ood/README.md).
 
 ``fit(..., domain=gate)`` adds a learned domain gate (Daumé III's "frustratingly easy"
 feature augmentation, with a soft domain): a :class:`DomainGate` tells pairs of the target
@@ -16,7 +16,7 @@ domain (the pool being labelled) from the source (labels from elsewhere) by thei
 alone, and every member is fitted on ``[x, g(x)·x]``. A pair's logits are then
 ``x·W + g(x)·x·V``: what the target labels teach that contradicts the source labels can go
 into ``V``, which source pairs (``g`` near 0) hardly see, so new labels from another
-catalogue move the in-distribution boundary far less (README, "Active learning results").
+catalogue move the in-distribution boundary far less (docs/results/fbl-ood/README.md).
 
 The members' weights are also kept stacked in one matrix, so scoring a chunk of a pool is
 one matrix product for the whole committee (:meth:`RelationCommittee.member_proba`); with a

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 
 from store.errors import BadInput
 from store.formats import read_pairs, resolve_format
-from store.formats.records import ItemRecord, PairRow
+from store.formats.records import CatalogueItem, ItemRecord, PairRow
 from store.formats.truth import ANSWERS_PER_ROW
 from store.models import Item, Pair
 from store.taxonomy import mirror_fine
@@ -26,30 +26,13 @@ from store.verified import DEFAULT_MIN_AGREEING, MajorityRule, Vote, decide, ver
 CHUNK = 5000
 
 
-@dataclass(frozen=True, slots=True)
-class ItemText:
-    """What the featurisers see of an item: its title and, when known, its category path."""
-
-    key: Hashable
-    title: str
-    category_path: str | None = None
-
-    @property
-    def text(self) -> str:
-        if not self.category_path:
-            return self.title
-        return f"{self.title} ({self.category_path.replace(' > ', ', ')})"
-
-    @property
-    def major_category(self) -> str | None:
-        return self.category_path.split(" > ")[0].strip() if self.category_path else None
 
 
 @dataclass
 class PairSet:
     """Unordered item pairs as index arrays into ``items``; ``labels[i]`` is a relation or None."""
 
-    items: list[ItemText]
+    items: list[CatalogueItem]
     ia: np.ndarray
     ib: np.ndarray
     keys: list[Hashable]
@@ -94,7 +77,7 @@ class _Builder:
     """Collects items once by key and pairs once by their unordered key."""
 
     def __init__(self) -> None:
-        self.items: list[ItemText] = []
+        self.items: list[CatalogueItem] = []
         self.index: dict[Hashable, int] = {}
         self.ia: list[int] = []
         self.ib: list[int] = []
@@ -104,14 +87,14 @@ class _Builder:
         self.seen: set[Hashable] = set()
         self.duplicates = 0
 
-    def item(self, item: ItemText) -> int:
+    def item(self, item: CatalogueItem) -> int:
         position = self.index.get(item.key)
         if position is None:
             position = self.index[item.key] = len(self.items)
             self.items.append(item)
         return position
 
-    def add(self, a: ItemText, b: ItemText, key: Hashable, label: str | None, line: int) -> None:
+    def add(self, a: CatalogueItem, b: CatalogueItem, key: Hashable, label: str | None, line: int) -> None:
         if key in self.seen:
             self.duplicates += 1
             return
@@ -128,8 +111,8 @@ class _Builder:
                        self.keys, np.asarray(self.labels, dtype=object), lines, source)
 
 
-def _file_item(record: ItemRecord) -> ItemText:
-    return ItemText((record.source, record.external_id), record.title, record.category_path)
+def _file_item(record: ItemRecord) -> CatalogueItem:
+    return CatalogueItem((record.source, record.external_id), record.title, record.category_path)
 
 
 def file_pair_key(a: tuple[str, str], b: tuple[str, str]) -> tuple:
@@ -191,14 +174,14 @@ def require_labelled(pairs: PairSet, what: str, min_classes: int = 2) -> PairSet
     return labelled
 
 
-def store_items(conn: Connection, item_ids: Iterable[int]) -> dict[int, ItemText]:
+def store_items(conn: Connection, item_ids: Iterable[int]) -> dict[int, CatalogueItem]:
     """Item texts by item id (the key of a store item is its id)."""
     wanted = sorted(set(item_ids))
-    found: dict[int, ItemText] = {}
+    found: dict[int, CatalogueItem] = {}
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
         stmt = select(Item.id, Item.title, Item.category_path).where(Item.id.in_(chunk))
-        found.update({i: ItemText(i, title, path) for i, title, path in conn.execute(stmt)})
+        found.update({i: CatalogueItem(i, title, path) for i, title, path in conn.execute(stmt)})
     return found
 
 

@@ -7,8 +7,8 @@
 | ``minilm`` | all-MiniLM-L6-v2 sentence embedding (dense, 384) | English |
 
 ``tfidf`` is the default: on FBL it keeps the identity of the character n-grams two items
-share, which the reduced and the sentence-embedding vectors blur (README, "Active learning
-results", measures all three).
+share, which the reduced and the sentence-embedding vectors blur (all three are measured in
+docs/results/fbl-in-distribution-80-20/README.md).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
+from store.files import write_together
+
 
 def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     """Macro-F1 over the classes that occur in the truth or the predictions."""
@@ -35,21 +37,23 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels:
     }
 
 
-def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> Path:
+def plot_confusion(matrix: Sequence[Sequence[int]] | np.ndarray, labels: Sequence[str], title: str, path: Path,
+                   *, rows: str = "true", columns: str = "predicted") -> Path:
+    """A confusion matrix as a PNG: counts in the cells, ``rows`` down the side, ``columns`` along the bottom."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = metrics["confusion"]["labels"]
-    matrix = np.asarray(metrics["confusion"]["matrix"])
-    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    labels = list(labels)
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(5, 4.2))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"{title}\nmacro-F1 {metrics['macro_f1']:.3f}", fontsize=10)
+    ax.set_xlabel(columns)
+    ax.set_ylabel(rows)
+    ax.set_title(title, fontsize=9)
     limit = matrix.max() / 2 if matrix.size else 0
     for (i, j), value in np.ndenumerate(matrix):
         ax.text(j, i, str(value), ha="center", va="center", color="white" if value > limit else "black")
@@ -61,11 +65,11 @@ def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> Path:
 
 def write_report(metrics: dict[str, Any], directory: Path, title: str) -> tuple[Path, Path]:
     """``metrics.json`` and ``confusion.png`` in ``directory``, written whole or not at all."""
-    directory.mkdir(parents=True, exist_ok=True)
     json_path, png_path = directory / "metrics.json", directory / "confusion.png"
-    partial_json, partial_png = json_path.with_suffix(".json.part"), png_path.with_suffix(".part.png")
-    partial_json.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    plot_confusion(metrics, partial_png, title)
-    partial_json.replace(json_path)
-    partial_png.replace(png_path)
+    confusion = metrics["confusion"]
+    write_together({
+        json_path: lambda staging: staging.write_text(json.dumps(metrics, indent=2), encoding="utf-8"),
+        png_path: lambda staging: plot_confusion(confusion["matrix"], confusion["labels"],
+                                                 f"{title}\nmacro-F1 {metrics['macro_f1']:.3f}", staging),
+    })
     return json_path, png_path

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from classifier.data import ItemText
 from classifier.encoders import ItemEncoder, Matrix
+from store.formats.records import CatalogueItem
 
 PARTS = ("sum", "diff", "prod")
 DEFAULT_PARTS = ("diff", "prod")
@@ -52,15 +52,15 @@ class PairFeaturiser:
         self.parts = tuple(parts)
         self.categories = categories
 
-    def fit(self, items: Sequence[ItemText]) -> PairFeaturiser:
+    def fit(self, items: Sequence[CatalogueItem]) -> PairFeaturiser:
         self.encoder.fit([item.text for item in items])
         return self
 
-    def encode(self, items: Sequence[ItemText], progress=None) -> ItemVectors:
+    def encode(self, items: Sequence[CatalogueItem], progress=None) -> ItemVectors:
         matrix = self.encoder.transform([item.text for item in items], progress)
         return ItemVectors(matrix, _codes([i.category_path for i in items]), _codes([i.major_category for i in items]))
 
-    def coverage(self, items: Sequence[ItemText]) -> np.ndarray:
+    def coverage(self, items: Sequence[CatalogueItem]) -> np.ndarray:
         return self.encoder.coverage([item.text for item in items])
 
     def features(self, vectors: ItemVectors, ia: np.ndarray, ib: np.ndarray) -> Matrix:

@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from knowledge_graph.graph import EntityGraph
+from store.errors import BadInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,7 @@ def train_eei(
     train_rows, y, w = _rows([e for e in exposures if e.trigger not in held], graph, known)
     val_rows, val_y, _w = _rows([e for e in exposures if e.trigger in held], graph, known)
     if not train_rows:
-        raise ValueError("no exposures whose items have entities: nothing to train the E-E-I model on")
+        raise BadInput("no exposures whose items have entities: nothing to train the E-E-I model on")
     tensors = model._tensors(train_rows)
     y_t, w_t = torch.from_numpy(y), torch.from_numpy(w)
     optimiser = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-5)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from store.files import atomic_path
+
 DIMENSION = 384
 BATCH = 128
 
@@ -56,8 +58,6 @@ def embed_cached(texts: Sequence[str], cache_dir: Path | None,
                 progress(len(texts))
             return vectors
     vectors = embed(texts, progress)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(staging, vectors)
-    os.replace(staging, path)
+    with atomic_path(path) as staging:
+        np.save(staging, vectors)
     return vectors

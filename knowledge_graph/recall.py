@@ -9,8 +9,9 @@
   ``P(e' | e) ** route_power · P(taken | e, e', item)``, summed over its entity pairs.
   ``route_power`` 0.5 was chosen on a validation split carved from BundleRec's training
   sessions, the test sessions unread (``pairloop evaluate-recall --validation
-  --route-power 0 --route-power 0.25 --route-power 1 --route-power 2``; README): the E-E-I
-  score carries most of the ranking, the graph's prior still separates entities.
+  --route-power 0 --route-power 0.25 --route-power 1 --route-power 2``; see
+  docs/results/recall-bundlerec/README.md): the E-E-I score carries most of the ranking,
+  the graph's prior still separates entities.
 """
 
 from __future__ import annotations

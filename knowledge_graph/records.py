@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from store.formats.records import CatalogueItem
 
-@dataclass(frozen=True, slots=True)
-class CatalogueItem:
-    """An item as the graph sees it. ``key`` is stable across databases: ``source:external_id``."""
-
-    key: str
-    title: str
-    category_path: str | None = None
+__all__ = ["CatalogueItem", "Evidence"]  # CatalogueItem: the store's item read-model, shared with the classifier
 
 
 @dataclass(frozen=True, slots=True)

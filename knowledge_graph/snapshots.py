@@ -6,7 +6,7 @@ so the same labels always give byte-identical files and the same ``checksum`` (t
 of the files' sha256s); the version, its parent and the creation time live only in the
 manifest. A folder is written beside its target and renamed into place, so a crash never
 leaves half a snapshot, and an existing folder is never written into. Loading checks
-every file against the manifest.
+every file against the manifest; a folder that fails is :class:`SnapshotCorrupted`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from knowledge_graph.columnar import TextColumns, write_lines
 from knowledge_graph.graph import SOURCES, Edge, EntityGraph, Node
 from knowledge_graph.graphml import write_graphml
-from store.errors import BadInput
+from store.errors import BadInput, Conflict
 
 FORMAT = "pairloop-kg-snapshot/1"
 MANIFEST = "manifest.json"
@@ -47,6 +47,12 @@ ITEM_SCHEMA = pa.schema([("item", pa.string()), ("entities", pa.list_(pa.string(
 
 class SnapshotExists(BadInput):
     pass
+
+
+class SnapshotCorrupted(Conflict, BadInput):
+    """A folder that fails the snapshot checks (no readable manifest, a file missing or edited):
+    never read or served. A :class:`Conflict` (the service answers 409), and a
+    :class:`BadInput` naming the file (a folder the user named is not a usable snapshot)."""
 
 
 def sha256_of(path: Path) -> str:
@@ -138,29 +144,31 @@ def write_snapshot(
 def read_manifest(folder: Path) -> Manifest:
     path = folder / MANIFEST
     if not path.is_file():
-        raise BadInput("not a graph snapshot (no manifest.json)", folder)
+        raise SnapshotCorrupted("not a graph snapshot (no manifest.json)", folder)
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"unreadable manifest: {exc}", path) from None
+        raise SnapshotCorrupted(f"unreadable manifest: {exc}", path) from None
     if data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
-        raise BadInput(f"not a {FORMAT} manifest", path)
+        raise SnapshotCorrupted(f"not a {FORMAT} manifest", path)
     return Manifest(data)
 
 
 def verify(folder: Path) -> Manifest:
-    """The manifest, after checking every data file against its sha256 (BadInput on a mismatch)."""
+    """The manifest, after checking every data file against its sha256 (:class:`SnapshotCorrupted`
+    on a mismatch)."""
     manifest = read_manifest(folder)
     files = manifest.data["files"]
     for name in DATA_FILES:
         path = folder / name
         if name not in files or not path.is_file():
-            raise BadInput("file missing from the snapshot", path)
+            raise SnapshotCorrupted("file missing from the snapshot", path)
         if sha256_of(path) != files[name]["sha256"]:
-            raise BadInput("checksum mismatch: the file differs from the snapshot's manifest "
-                           "(corrupted or edited)", path)
+            raise SnapshotCorrupted("checksum mismatch: the file differs from the snapshot's manifest "
+                                    "(corrupted or edited)", path)
     if content_checksum({n: files[n]["sha256"] for n in DATA_FILES}) != manifest.checksum:
-        raise BadInput("checksum mismatch: the manifest's checksum does not match its files", folder / MANIFEST)
+        raise SnapshotCorrupted("checksum mismatch: the manifest's checksum does not match its files",
+                                folder / MANIFEST)
     return manifest
 
 

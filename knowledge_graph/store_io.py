@@ -99,7 +99,7 @@ def _pair_keys(conn: Connection, pair_ids: Sequence[int]) -> dict[int, tuple[str
         stmt = (select(Pair.id, a.source, a.external_id, b.source, b.external_id)
                 .join(a, a.id == Pair.item_a_id).join(b, b.id == Pair.item_b_id)
                 .where(Pair.id.in_(pair_ids[start : start + CHUNK])))
-        keys.update((pid, (sa, ea, sb, eb)) for pid, sa, ea, sb, eb in conn.execute(stmt).tuples())
+        keys.update((pid, (sa, ea, sb, eb)) for pid, sa, ea, sb, eb in conn.execute(stmt))
     return keys
 
 
@@ -176,7 +176,7 @@ def judged_entity_pairs(conn: Connection) -> set[frozenset[str]]:
             .join(a, a.id == Pair.item_a_id).join(b, b.id == Pair.item_b_id)
             .where(a.source == ENTITY_SOURCE, b.source == ENTITY_SOURCE,
                    Pair.id.in_(select(Label.pair_id))))
-    return {frozenset(row) for row in conn.execute(stmt).tuples()}
+    return {frozenset(row) for row in conn.execute(stmt)}
 
 
 # --- snapshots -----------------------------------------------------------------------------------
@@ -232,8 +232,8 @@ def entity_affinity(conn: Connection) -> Counter[frozenset[str]]:
             .join(Pair, Pair.id == Behaviour.pair_id)
             .join(ea, ea.item_id == Pair.item_a_id).join(eb, eb.item_id == Pair.item_b_id)
             .group_by(ea.entity_id, eb.entity_id))
-    totals = conn.execute(stmt).tuples().all()
-    names = dict(conn.execute(select(Item.id, Item.external_id).where(Item.source == ENTITY_SOURCE)).tuples().all())
+    totals = conn.execute(stmt).all()
+    names = dict(conn.execute(select(Item.id, Item.external_id).where(Item.source == ENTITY_SOURCE)).all())
     affinity: Counter[frozenset[str]] = Counter()
     for a, b, count in totals:
         if a != b:
@@ -247,4 +247,4 @@ def behaviour_pairs(conn: Connection) -> list[tuple[str, str]]:
     stmt = (select(a.source, a.external_id, b.source, b.external_id).select_from(Behaviour)
             .join(Pair, Pair.id == Behaviour.pair_id)
             .join(a, a.id == Pair.item_a_id).join(b, b.id == Pair.item_b_id).distinct())
-    return sorted((item_key(sa, ea), item_key(sb, eb)) for sa, ea, sb, eb in conn.execute(stmt).tuples())
+    return sorted((item_key(sa, ea), item_key(sb, eb)) for sa, ea, sb, eb in conn.execute(stmt))

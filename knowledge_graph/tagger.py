@@ -46,7 +46,8 @@ def bio_tags(title: str, term: str) -> tuple[list[str], list[int]] | None:
     return None
 
 
-def training_examples(items: Sequence[CatalogueItem], dictionary: EntityDictionary) -> list[tuple[list[str], list[int]]]:
+def training_examples(items: Sequence[CatalogueItem],
+                      dictionary: EntityDictionary) -> list[tuple[list[str], list[int]]]:
     examples = []
     for item in items:
         term = next((t for t in reversed(head_candidates(item.title)) if t in dictionary.terms), None)

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel
-
 from rich.console import Console
 from rich.progress import (
     BarColumn,

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     min_agreeing: int = Field(
         default=2, ge=1, description="Agreeing human answers a verified label needs (1: one annotator is enough)."
     )
-    features: str = Field(default="tfidf", description="Item encoder of the relation classifier: tfidf or minilm.")
+    features: str = Field(
+        default="tfidf", description="Item encoder of the relation classifier: tfidf, tfidf-svd or minilm."
+    )
     test_set: Path | None = Field(
         default=None, description="Labelled pair file for held-out macro-F1 when a round closes."
     )
@@ -58,16 +60,20 @@ class Settings(BaseSettings):
         default=None, description="How Label Studio reaches the service; default http://HOST:PORT."
     )
     webhook_secret: str | None = Field(
-        default=None, description="Shared secret Label Studio sends with webhooks; default: generated, kept in DATA_DIR."
+        default=None,
+        description="Shared secret Label Studio sends with webhooks; default: generated, kept in DATA_DIR.",
     )
     api_token: str | None = Field(
         default=None, description="Bearer token for the REST API; default: generated, kept in DATA_DIR."
     )
     llm_backend: Literal["local", "openai"] = Field(
-        default="local", description="LLM labeller: local (transformers, in process) or openai (any OpenAI-compatible endpoint)."
+        default="local",
+        description="LLM labeller: local (transformers, in process) or openai (any OpenAI-compatible endpoint).",
     )
     llm_model: str | None = Field(
-        default=None, description="local: model folder or GGUF file (default: the embedded SmolLM2-135M-Instruct); openai: model name."
+        default=None,
+        description="local: model folder or GGUF file (default: the embedded SmolLM2-135M-Instruct); "
+        "openai: model name.",
     )
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1.")
     llm_api_key: str | None = Field(default=None, description="API key for the OpenAI-compatible endpoint.")
@@ -85,7 +91,8 @@ class Settings(BaseSettings):
         default=None, description="Where GGUF models are kept dequantised for fast loading; default: DATA_DIR/models."
     )
     llm_target_precision: float = Field(
-        default=0.95, gt=0, lt=1, description="Trust gate: precision the auto-accept threshold must reach (lower bound)."
+        default=0.95, gt=0, lt=1,
+        description="Trust gate: precision the auto-accept threshold must reach (lower bound).",
     )
 
     @property

@@ -22,12 +22,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
-from annotator.label_studio import LabelStudio, LabelStudioUnavailable
 from pairloop.settings import Settings
 from store.errors import ServiceUnavailable
+from store.files import atomic_path
+
+if TYPE_CHECKING:  # the SDK loads only when a client is made: `pairloop --help` stays fast
+    from annotator.label_studio import LabelStudio
 
 LABEL_STUDIO_VERSION = "1.23.2"
 HEALTH_TIMEOUT_S = 240.0
@@ -144,12 +148,9 @@ def read_state(settings: Settings) -> StudioState | None:
 
 
 def _write_state(settings: Settings, state: StudioState) -> None:
-    path = _state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2))
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    with atomic_path(_state_path(settings)) as staging:  # it holds the admin password and token
+        staging.touch(0o600)
+        staging.write_text(json.dumps(asdict(state), indent=2))
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -323,6 +324,8 @@ def connection(settings: Settings) -> Connection:
 
 def connect(settings: Settings) -> LabelStudio:
     """The adapter on pairloop's Label Studio, checked to answer and to accept the token."""
+    from annotator.label_studio import LabelStudio, LabelStudioUnavailable
+
     where = connection(settings)
     studio = LabelStudio(where.url, where.token)
     try:

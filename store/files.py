@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,14 +13,15 @@ from typing import IO, Any
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """A staging path beside ``path`` (same folder, same suffix) to write to; renamed onto
-    ``path`` when the block ends without an error, removed otherwise."""
+    """A staging path beside ``path`` (same folder, same suffix) to write a file or a folder to;
+    renamed onto ``path`` when the block ends without an error, removed otherwise. A folder
+    cannot replace an existing one: then the rename raises ``OSError``."""
     staging = _staging(path)
     try:
         yield staging
         os.replace(staging, path)
     finally:
-        staging.unlink(missing_ok=True)
+        _remove(staging)
 
 
 @contextmanager
@@ -49,7 +51,7 @@ def write_together(writers: Mapping[Path, Callable[[Path], object]]) -> list[Pat
             os.replace(staging, target)
     finally:
         for staging in staged.values():
-            staging.unlink(missing_ok=True)
+            _remove(staging)
     return list(writers)
 
 
@@ -57,3 +59,10 @@ def _staging(path: Path) -> Path:
     """A hidden, unique name beside ``path`` that keeps its suffix (plotting libraries read it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.part{path.suffix}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

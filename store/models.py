@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from store.states import RoundPairStatus, RoundState, check_values
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -134,9 +136,10 @@ class ClassifierVersion(Base):
 
 class Round(Base):
     __tablename__ = "rounds"
+    __table_args__ = (CheckConstraint(check_values("state", RoundState), name="ck_rounds_state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    state: Mapped[str] = mapped_column(String(16), default="selecting")
+    state: Mapped[str] = mapped_column(String(16), default=RoundState.SELECTING.value)
     strategy: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]]
     seed: Mapped[int] = mapped_column(Integer)
@@ -153,12 +156,13 @@ class RoundPair(Base):
     """A pair the strategy selected in a round, with its score and where it stands."""
 
     __tablename__ = "round_pairs"
+    __table_args__ = (CheckConstraint(check_values("status", RoundPairStatus), name="ck_round_pairs_status"),)
 
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True)
     rank: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16), default="selected")
+    status: Mapped[str] = mapped_column(String(16), default=RoundPairStatus.SELECTED.value)
     ls_task_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 

@@ -81,7 +81,7 @@ def ensure_pairs(conn: Connection, pairs: Iterable[tuple[int, int]]) -> dict[tup
         stmt = select(Pair.item_a_id, Pair.item_b_id, Pair.id).where(
             tuple_(Pair.item_a_id, Pair.item_b_id).in_(chunk)
         )
-        ids.update({(a, b): pid for a, b, pid in conn.execute(stmt).tuples()})
+        ids.update({(a, b): pid for a, b, pid in conn.execute(stmt)})
     return ids
 
 

@@ -1,16 +1,9 @@
 """LLM label extension: backends behind one interface, prompts, self-consistency, a cache."""
 
-from annotator.llm.base import (
-    BACKENDS,
-    Ballot,
-    Labeller,
-    PairText,
-    Proposal,
-    ProposalStatus,
-)
+from annotator.llm.base import Ballot, Labeller, PairText, Proposal, ProposalStatus
 from annotator.llm.cache import propose_cached
-from annotator.llm.factory import make_labeller
 from annotator.llm.errors import LlmError, LlmRequestRejected, LlmUnavailable
+from annotator.llm.factory import BACKENDS, make_labeller
 
 __all__ = [
     "BACKENDS",

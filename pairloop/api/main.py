@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from annotator.webhooks import process_pending
 from pairloop import service
@@ -14,6 +15,16 @@ from pairloop.api.routers import health, labels, metrics, rounds, snapshots, web
 from pairloop.api.worker import InboxWorker
 from pairloop.settings import Settings
 from pairloop.store_access import open_store
+from store.errors import PairloopError, ServiceUnavailable
+
+
+async def pairloop_error(_request: Request, exc: Exception) -> JSONResponse:
+    """The only place errors become HTTP statuses: each kind carries its own."""
+    assert isinstance(exc, PairloopError)
+    detail = str(exc)
+    if isinstance(exc, ServiceUnavailable):
+        detail += " — work done so far is kept; retry to resume"
+    return JSONResponse({"detail": detail}, status_code=exc.http_status)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -38,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Label Studio webhooks and the REST API for acquisition rounds.",
         lifespan=lifespan,
     )
+    app.add_exception_handler(PairloopError, pairloop_error)
     app.state.settings = settings
     app.state.api_token = service.api_token(settings)
     app.state.webhook_secret = service.webhook_secret(settings)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from pairloop.commands.graph import SnapshotOpt, model_dir, open_snapshot
-from pairloop.console import console, emit_json, progress_bar
+from pairloop.commands.options import JsonOpt, SnapshotOpt
+from pairloop.console import RICH_PROGRESS, console, emit_json
 from pairloop.settings import get_settings
-from pairloop.store_access import open_store
+from pairloop.usecases.context import Context
+from pairloop.usecases.kg_models import train_gnn
 
 app = typer.Typer(help="The dual-view entity GNN (LLM-KERec), trained by InfoNCE between its views.",
                   no_args_is_help=True)
@@ -21,34 +22,15 @@ def train(
     out_dim: int = typer.Option(64, min=8, help="Embedding width of each view."),
     temperature: float = typer.Option(0.5, min=0.01, help="InfoNCE temperature."),
     seed: int = typer.Option(0, help="Random seed."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Train entity embeddings on a snapshot; they feed the E-E-I model (`pairloop eei train`)."""
-    import numpy as np
-
-    from knowledge_graph.embeddings import embed_cached
-    from knowledge_graph.gnn import train_gnn
-
-    settings = get_settings()
-    engine = open_store(settings)
-    loaded = open_snapshot(engine, snapshot_ref)
-    engine.dispose()
-    graph = loaded.graph
-    cache = settings.data_path / "cache" / "embeddings"
-    with progress_bar("embedding entity names", len(graph.nodes)) as advance:
-        features = embed_cached([node.entity for node in graph.nodes], cache, advance)
-    with progress_bar("training the GNN", epochs) as advance:
-        result = train_gnn(graph, features, epochs=epochs, hidden=hidden, out_dim=out_dim,
-                           temperature=temperature, seed=seed, progress=advance)
-    path = model_dir(settings, loaded.manifest.version) / "gnn.pt"
-    result.save(path)
-    report = {"snapshot": loaded.manifest.version, "entities": len(result.entities), "epochs": epochs,
-              "first_loss": round(result.losses[0], 4), "last_loss": round(result.losses[-1], 4),
-              "chance_loss": round(result.config["chance_loss"], 4),
-              "epoch_seconds": round(float(np.mean(result.epoch_seconds)), 4), "path": str(path)}
+    with Context(get_settings(), RICH_PROGRESS) as ctx:
+        result = train_gnn(ctx, snapshot_ref, epochs=epochs, hidden=hidden, out_dim=out_dim,
+                           temperature=temperature, seed=seed)
     if as_json:
-        emit_json(report)
+        emit_json(result)
         return
-    console.print(f"GNN on snapshot {report['snapshot']} ({report['entities']:,} entities): InfoNCE "
-                  f"{report['first_loss']} → {report['last_loss']} in {epochs} epochs "
-                  f"({report['epoch_seconds']} s/epoch); saved {path}")
+    console.print(f"GNN on snapshot {result.snapshot} ({result.entities:,} entities): InfoNCE "
+                  f"{result.first_loss} → {result.last_loss} in {result.epochs} epochs "
+                  f"({result.epoch_seconds} s/epoch); saved {result.path}")

@@ -5,17 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from sqlalchemy import func, select
 
-from pairloop.console import console, emit_json, progress_bar
+from pairloop.commands.options import JsonOpt
+from pairloop.console import RICH_PROGRESS, console, emit_json
 from pairloop.settings import get_settings
-from pairloop.store_access import open_store
-from store import repository
+from pairloop.usecases.context import Context
+from pairloop.usecases.pools import build_pool, split_pool
 from store.errors import BadInput
-from store.models import Item, Pair
 
 app = typer.Typer(help="Build candidate pools in the store, or split labelled pair files.", no_args_is_help=True)
-JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 @app.command("build")
@@ -27,34 +25,13 @@ def build(
     as_json: bool = JsonOpt,
 ) -> None:
     """KARL's stratified candidate pairs from the catalogue, written into the store's pairs."""
-    from active_learning.pools import stratified_pairs
-    from classifier.data import ItemText
-
-    engine = open_store(get_settings())
-    stmt = select(Item.id, Item.title, Item.category_path).where(Item.category_path.is_not(None))
-    if source:
-        stmt = stmt.where(Item.source == source)
-    with engine.connect() as conn:
-        items = [ItemText(i, title, path) for i, title, path in conn.execute(stmt)]
-    if not items:
-        raise BadInput("no items with a category path" + (f" in source {source!r}" if source else "")
-                       + ": the stratified pool needs categories (import a catalogue with category_path)")
-    pairs = stratified_pairs(items, per_category, partners, seed)
-    with progress_bar("writing pairs", len(pairs)) as advance, engine.begin() as conn:
-        before = conn.execute(select(func.count()).select_from(Pair)).scalar_one()
-        for start in range(0, len(pairs), repository.CHUNK):
-            chunk = pairs[start : start + repository.CHUNK]
-            repository.ensure_pairs(conn, chunk)
-            advance(len(chunk))
-        added = conn.execute(select(func.count()).select_from(Pair)).scalar_one() - before
-    engine.dispose()
-    categories = len({i.category_path for i in items})
-    report = {"items": len(items), "categories": categories, "candidates": len(pairs), "pairs_added": added}
+    with Context(get_settings(), RICH_PROGRESS) as ctx:
+        report = build_pool(ctx, per_category, partners, source, seed)
     if as_json:
         emit_json(report)
     else:
-        console.print(f"{len(pairs):,} candidate pairs from {len(items):,} items in {categories:,} categories; "
-                      f"{added:,} new pairs stored")
+        console.print(f"{report.candidates:,} candidate pairs from {report.items:,} items in "
+                      f"{report.categories:,} categories; {report.pairs_added:,} new pairs stored")
 
 
 @app.command("split")
@@ -67,15 +44,14 @@ def split(
     as_json: bool = JsonOpt,
 ) -> None:
     """Split a pair file into fixed parts (stratified by majority label), each in the file's own format."""
-    from active_learning.pools import split_pair_file
-
     try:
         fractions = [float(s) for s in shares.split(",")]
     except ValueError:
         raise BadInput(f"--shares must be numbers like 0.7,0.3, got {shares!r}") from None
-    parts = split_pair_file(path, fractions, [n.strip() for n in names.split(",")], out_dir, seed)
+    with Context(get_settings(), RICH_PROGRESS) as ctx:
+        parts = split_pool(ctx, path, fractions, [n.strip() for n in names.split(",")], out_dir, seed)
     if as_json:
-        emit_json([{"path": str(p), "pairs": n} for p, n in parts])
+        emit_json(parts)
         return
-    for part, count in parts:
-        console.print(f"{part}: {count:,} pairs")
+    for part in parts:
+        console.print(f"{part.path}: {part.pairs:,} pairs")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from pairloop.console import console, emit_json, err_console
+from pairloop.commands.options import JsonOpt
+from pairloop.console import RICH_PROGRESS, console, emit_json
 from pairloop.settings import get_settings
-from store.errors import BadInput
+from pairloop.usecases.context import Context
+from pairloop.usecases.recall import evaluate_recall as evaluate
 
 LABELS = {
     "cooccurrence": "(a) session co-occurrence",
@@ -40,40 +41,31 @@ def evaluate_recall(
         False, "--validation", help="Drop the test sessions unread and evaluate on a validation split "
         "cut from the training sessions: choose settings here, not on the test bundles."),
     out: Path | None = OutOpt,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Recall@k and NDCG@k of held-out bundle partners: co-occurrence, graph, graph + E-E-I, in one run.
 
     Sessions are split; the graph, the GNN and E-E-I see only the training sessions and
     their bundles. Every catalogue item is a candidate.
     """
-    from knowledge_graph.bundles import find_domains
-    from knowledge_graph.evaluation import RecallConfig, evaluate_bundles
+    from knowledge_graph.evaluation import RecallConfig
 
-    if out is not None and out.exists():
-        raise BadInput("the output file exists; choose a new one", out)
-    directories = list(find_domains(bundles))
     config = RecallConfig(k=k, test_share=test_share, seed=seed, gnn_epochs=gnn_epochs, eei_epochs=eei_epochs,
                           route_powers=tuple(route_power), validation=validation)
-    cache = get_settings().data_path / "cache" / "embeddings"
-    with err_console.status("evaluating") as status:
-        result = evaluate_bundles(directories, config, cache, lambda what: status.update(f"evaluating: {what}"))
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+    with Context(get_settings(), RICH_PROGRESS) as ctx:
+        result = evaluate(ctx, bundles, config, out)
     if as_json:
         emit_json(result)
         return
     held = "validation" if validation else "held-out"
     table = Table(title=f"{held} bundle partners, recall@{k} / NDCG@{k}")
     table.add_column("method")
-    for domain in result["domains"]:
-        table.add_column(f"{domain['domain']} ({domain['queries']} queries)")
+    for domain in result.domains:
+        table.add_column(f"{domain.domain} ({domain.queries} queries)")
     table.add_column("mean")
-    for method in result["mean"]:
+    for method, mean in result.mean.items():
         label = LABELS.get(method, method.replace("graph+eei@", "(c) graph + E-E-I, "))
-        cells = [f"{d['methods'][method][f'recall@{k}']:.4f} / {d['methods'][method][f'ndcg@{k}']:.4f}"
-                 for d in result["domains"]]
-        mean = result["mean"][method]
+        cells = [f"{d.methods[method][f'recall@{k}']:.4f} / {d.methods[method][f'ndcg@{k}']:.4f}"
+                 for d in result.domains]
         table.add_row(label, *cells, f"{mean[f'recall@{k}']:.4f} / {mean[f'ndcg@{k}']:.4f}")
     console.print(table)

@@ -1,52 +1,53 @@
-"""Acquisition rounds end to end: select → propose → gate → push → verify → close.
+"""The steps of an acquisition round: select → propose → gate → push → verify → close.
 
 Every step records what it did before the next starts, so a round that failed half-way
 (Label Studio or the LLM unreachable, the process killed) is resumed by running the same
 step again: proposals are cached per (pair, model, prompt version), LLM labels carry an
 idempotency key, and pairs that already have a Label Studio task are never pushed twice.
 
-States: ``selecting`` → ``labelling`` (selected; proposals and push under way) →
-``verifying`` (every pair auto-accepted or in Label Studio) → ``closed``.
+States (:class:`~store.states.RoundState`): ``selecting`` → ``labelling`` (selected; proposals
+and push under way) → ``verifying`` (every pair auto-accepted or in Label Studio) → ``closed``.
 
 A pushed pair whose annotators all answered without reaching a verified label is *disputed*;
-``adjudicate`` (run by ``sync``) sends it to the round's adjudication project (its pair status
-becomes ``adjudicating``) and reads the adjudicators' rulings back (see
-:mod:`annotator.adjudication`). The round's ``params`` record the overlap it was pushed with
-and its adjudication project.
+:func:`adjudicate` sends it to the round's adjudication project (its pair status becomes
+``adjudicating``) and reads the adjudicators' rulings back (see :mod:`annotator.adjudication`).
+The round's ``params`` record the overlap it was pushed with and its adjudication project.
+
+The use cases over these steps are in :mod:`pairloop.usecases.rounds`; the reports of the
+steps are defined here.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from annotator.adjudication import read_rulings, route
-from annotator.agreement import accuracy_and_kappa, confusion
-from annotator.inter_annotator import human_agreement
+from annotator.adjudication import RulingReport, read_rulings, route
+from annotator.agreement import accuracy_and_kappa
+from annotator.inter_annotator import AnnotatorScore, human_agreement
 from annotator.label_studio import LabelStudio
-from annotator.llm import Labeller, propose_cached
+from annotator.llm import Labeller
 from annotator.llm.cache import cached
 from annotator.push import model_version, push_round_pairs, stored_proposals
-from annotator.reconcile import reconcile
+from annotator.reconcile import SyncReport, reconcile
 from annotator.trust_gate import TrustGate, fit_gate, samples_of
+from annotator.webhooks import actor_of
+from pairloop import service
+from pairloop.usecases.context import Context
+from pairloop.usecases.proposals import ProposalReport, propose_labels
+from pairloop.usecases.training import Retrained, load_or_train
+from store.errors import Conflict, NotFound
 from store.models import Label, LlmProposal, Round, RoundPair
-from store.repository import insert_labels
+from store.states import UNFINISHED_ROUND_STATES, RoundPairStatus, RoundState
 from store.taxonomy import LabelSource, Verdict
-from store.verified import MajorityRule, current_votes, decide, disputed_pairs
+from store.verified import Vote, current_votes, decide, disputed_pairs
 
-Progress = Callable[[int], None]
-OPEN_STATES = ("selecting", "labelling", "verifying")
-PUSHED, ADJUDICATING = "pushed", "adjudicating"  # round_pairs.status of pairs in Label Studio
-
-
-class RoundError(Exception):
-    """A round that does not exist, or is not in the state a step needs."""
+# --- the round's row ------------------------------------------------------------------------------
 
 
 def get_round(conn: Connection, round_id: int | None = None) -> Round:
@@ -55,18 +56,18 @@ def get_round(conn: Connection, round_id: int | None = None) -> Round:
         select(Round).where(Round.id == round_id)
     row = Session(bind=conn).scalars(stmt).first()
     if row is None:
-        raise RoundError("no rounds yet: start one with `pairloop round start`" if round_id is None
-                         else f"no round {round_id}")
+        raise NotFound("no rounds yet: start one with `pairloop round start`" if round_id is None
+                       else f"no round {round_id}")
     return row
 
 
 def unfinished_round(conn: Connection) -> int | None:
     """The newest round whose selection, proposals or push did not finish."""
-    return conn.execute(select(Round.id).where(Round.state.in_(("selecting", "labelling")))
+    return conn.execute(select(Round.id).where(Round.state.in_(UNFINISHED_ROUND_STATES))
                         .order_by(Round.id.desc()).limit(1)).scalar_one_or_none()
 
 
-def set_state(engine: Engine, round_id: int, state: str, **values: Any) -> None:
+def set_state(engine: Engine, round_id: int, state: RoundState, **values: Any) -> None:
     with engine.begin() as conn:
         conn.execute(update(Round).where(Round.id == round_id)
                      .values(state=state, updated_at=datetime.now(UTC), **values))
@@ -84,20 +85,63 @@ def overlap_of(round_: Round, default: int) -> int:
     return int((round_.params or {}).get("overlap", default))
 
 
-def round_pair_ids(conn: Connection, round_id: int, statuses: Sequence[str] | None = None) -> list[int]:
+def round_pair_ids(conn: Connection, round_id: int,
+                   statuses: Sequence[RoundPairStatus] | None = None) -> list[int]:
     stmt = select(RoundPair.pair_id).where(RoundPair.round_id == round_id).order_by(RoundPair.rank)
     if statuses is not None:
-        stmt = stmt.where(RoundPair.status.in_(list(statuses)))
+        stmt = stmt.where(RoundPair.status.in_(statuses))
     return list(conn.execute(stmt).scalars())
 
 
-# --- the trust gate, calibrated on what humans verified ---------------------------------------
+def set_pair_status(conn: Connection, round_id: int, statuses: Mapping[int, RoundPairStatus]) -> None:
+    if not statuses:
+        return
+    table = RoundPair.__table__
+    conn.execute(update(table).where(table.c.round_id == round_id, table.c.pair_id == bindparam("p"))
+                 .values(status=bindparam("s")), [{"p": p, "s": s} for p, s in statuses.items()])
 
-def calibrate_gate(engine: Engine, model: str, prompt_version: str, target: float,
-                   rule: MajorityRule, min_agreeing: int) -> TrustGate:
-    """Fit the auto-accept threshold on pairs that have both this model's proposal and a
-    human-verified label (auto-accepted LLM labels never calibrate the gate)."""
-    with engine.connect() as conn:
+
+def in_label_studio(conn: Connection, round_id: int | None) -> Round:
+    """The round (default: the newest), checked to have a Label Studio project."""
+    round_ = get_round(conn, round_id)
+    if round_.ls_project_id is None:
+        raise Conflict(f"round {round_.id} has nothing in Label Studio yet (state {round_.state})")
+    return round_
+
+
+def annotator_names(studio: LabelStudio) -> dict[str, str]:
+    """Display names (emails) of the store's Label Studio actors; the store keeps the ids."""
+    return {actor_of(user_id): email for user_id, email in studio.user_emails().items()}
+
+
+# --- select ---------------------------------------------------------------------------------------
+
+
+def select_pairs(ctx: Context, strategy: str, size: int, seed: int | None = None) -> int:
+    """Pick ``size`` pairs with ``strategy`` (the newest classifier, trained first when there is
+    none) and record them as a new round, ``labelling``; its id. The seed defaults to the
+    round's number."""
+    from active_learning.rounds import select_round
+
+    model, version = load_or_train(ctx)
+    with ctx.engine.connect() as conn:
+        last = conn.execute(select(Round.id).order_by(Round.id.desc()).limit(1)).scalar_one_or_none()
+    settings = ctx.settings
+    with ctx.progress.task("selecting pairs") as advance:
+        return select_round(ctx.engine, model, strategy, size, seed if seed is not None else (last or 0) + 1,
+                            classifier_version=version, rule=settings.majority_rule,
+                            min_agreeing=settings.min_agreeing, progress=advance)
+
+
+# --- propose, with the trust gate calibrated on what humans verified --------------------------------
+
+
+def calibrate_gate(ctx: Context, model: str, prompt_version: str) -> TrustGate:
+    """Fit the auto-accept threshold (for ``PAIRLOOP_LLM_TARGET_PRECISION``) on pairs that have
+    both this model's proposal and a human-verified label (auto-accepted LLM labels never
+    calibrate the gate)."""
+    rule, min_agreeing = ctx.settings.majority_rule, ctx.settings.min_agreeing
+    with ctx.engine.connect() as conn:
         pair_ids = conn.execute(select(LlmProposal.pair_id).where(
             LlmProposal.model == model, LlmProposal.prompt_version == prompt_version)).scalars().all()
         proposals = cached(conn, model, prompt_version, pair_ids)
@@ -108,70 +152,38 @@ def calibrate_gate(engine: Engine, model: str, prompt_version: str, target: floa
         label = decide(pair_id, human, rule, min_agreeing) if human else None
         if label is not None:
             judged.append((proposals[pair_id], label.relation.value))
-    return fit_gate(model, prompt_version, samples_of(judged), target)
+    return fit_gate(model, prompt_version, samples_of(judged), ctx.settings.llm_target_precision)
 
 
-# --- proposals ---------------------------------------------------------------------------------
-
-@dataclass
-class ProposalReport:
-    pairs: int = 0
-    by_status: dict[str, int] = field(default_factory=dict)
-    auto_accepted: int = 0
-    gate: dict[str, Any] | None = None
-
-
-def propose(engine: Engine, round_id: int, labeller: Labeller, gate: TrustGate,
-            progress: Progress | None = None) -> ProposalReport:
-    """Ask the LLM about the round's pairs (cached), and auto-accept what the gate trusts.
-
-    Every readable proposal is appended to the label history as an LLM label; those the gate
-    accepts are flagged ``auto_accepted`` and count as verified. Idempotent.
-    """
-    with engine.connect() as conn:
-        pair_ids = round_pair_ids(conn, round_id, ("selected",))
-    proposals = propose_cached(engine, labeller, pair_ids, progress)
-    accepted = {pid for pid, p in proposals.items() if gate.accepts(p)}
-    labels = [{
-        "pair_id": pid, "verdict": Verdict.LABEL.value, "relation": p.relation.value,
-        "fine_code": p.fine_code, "source": LabelSource.LLM.value, "actor": p.model,
-        "prompt_version": p.prompt_version, "confidence": p.confidence, "rationale": p.rationale,
-        "auto_accepted": pid in accepted, "round_id": round_id,
-        "external_key": f"llm:{round_id}:{pid}:{p.model}:{p.prompt_version}",
-    } for pid, p in proposals.items() if p.relation is not None]
-    with engine.begin() as conn:
-        insert_labels(conn, labels)
-        _set_pair_status(conn, round_id, {pid: "auto_accepted" if pid in accepted else "proposed"
-                                          for pid in proposals})
-    return ProposalReport(
-        pairs=len(proposals),
-        by_status=dict(Counter(p.status.value for p in proposals.values())),
-        auto_accepted=len(accepted),
-        gate=gate.as_json(),
-    )
+def propose(ctx: Context, round_id: int, labeller: Labeller) -> ProposalReport:
+    """Ask the LLM about the round's pairs not asked yet (cached) and auto-accept what the
+    calibrated gate trusts; those pairs become ``auto_accepted``, the others ``proposed``."""
+    gate = calibrate_gate(ctx, labeller.model_name, labeller.prompt_version)
+    with ctx.engine.connect() as conn:
+        pair_ids = round_pair_ids(conn, round_id, (RoundPairStatus.SELECTED,))
+    proposed = propose_labels(ctx, labeller, pair_ids, gate, scope=str(round_id), round_id=round_id)
+    with ctx.engine.begin() as conn:
+        set_pair_status(conn, round_id, {
+            pid: RoundPairStatus.AUTO_ACCEPTED if pid in proposed.accepted else RoundPairStatus.PROPOSED
+            for pid in proposed.proposals})
+    return proposed.report
 
 
-def _set_pair_status(conn: Connection, round_id: int, statuses: dict[int, str]) -> None:
-    if not statuses:
-        return
-    table = RoundPair.__table__
-    conn.execute(update(table).where(table.c.round_id == round_id, table.c.pair_id == bindparam("p"))
-                 .values(status=bindparam("s")), [{"p": p, "s": s} for p, s in statuses.items()])
+# --- push to Label Studio ---------------------------------------------------------------------------
 
 
-# --- push to Label Studio ------------------------------------------------------------------------
-
-def push(engine: Engine, round_id: int, studio: LabelStudio, labeller_id: tuple[str, str] | None,
-         overlap: int, register_webhook: Callable[[LabelStudio, int], Any],
-         progress: Progress | None = None) -> int:
-    """Create the round's project once, then push every pair the gate did not accept.
+def push(ctx: Context, round_id: int, studio: LabelStudio, labeller_id: tuple[str, str] | None) -> int:
+    """Create the round's project once (``PAIRLOOP_ANNOTATORS_PER_PAIR`` answers per task, its
+    webhook pointed at the service), then push every pair the gate did not accept.
 
     ``labeller_id`` is (model, prompt version) of the proposals to show as pre-annotations.
     Returns the project id; the round is then ``verifying``.
     """
+    engine, overlap = ctx.engine, ctx.settings.annotators_per_pair
     with engine.connect() as conn:
         round_ = get_round(conn, round_id)
-        pair_ids = round_pair_ids(conn, round_id, ("selected", "proposed", PUSHED))
+        pair_ids = round_pair_ids(conn, round_id, (RoundPairStatus.SELECTED, RoundPairStatus.PROPOSED,
+                                                   RoundPairStatus.PUSHED))
         shown = stored_proposals(conn, pair_ids, *labeller_id) if labeller_id else {}
     version = model_version(*labeller_id) if labeller_id else "no-llm"
     project_id = round_.ls_project_id
@@ -181,61 +193,122 @@ def push(engine: Engine, round_id: int, studio: LabelStudio, labeller_id: tuple[
         with engine.begin() as conn:
             conn.execute(update(Round).where(Round.id == round_id).values(ls_project_id=project_id))
         remember(engine, round_id, overlap=overlap)
-        register_webhook(studio, project_id)
-    report = push_round_pairs(engine, studio, round_id, project_id, pair_ids, version, shown,
-                              advance=progress or (lambda _n: None))
+        service.register_webhook(ctx.settings, studio, project_id)
+    with ctx.progress.task("pushing to Label Studio", len(pair_ids)) as advance:
+        report = push_round_pairs(engine, studio, round_id, project_id, pair_ids, version, shown, advance=advance)
     with engine.begin() as conn:
-        _set_pair_status(conn, round_id, {pid: PUSHED for pid in report.task_ids})
-    set_state(engine, round_id, "verifying")
+        set_pair_status(conn, round_id, dict.fromkeys(report.task_ids, RoundPairStatus.PUSHED))
+    set_state(engine, round_id, RoundState.VERIFYING)
     return project_id
 
 
-# --- status, sync, close -----------------------------------------------------------------------
+# --- where a round stands ---------------------------------------------------------------------------
 
-def status(engine: Engine, round_id: int | None, rule: MajorityRule, min_agreeing: int,
-           overlap: int, names: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Where a round stands: verified / pending / unsure / disputed / in adjudication /
-    adjudicated, annotators (shown by ``names`` where given), agreement.
 
-    ``overlap`` is used for a round that does not record the overlap it was pushed with."""
-    with engine.connect() as conn:
+class Annotator(AnnotatorScore):
+    """An annotator of the round: answers, accuracy, and how it is shown."""
+
+    name: str = Field(description="Its Label Studio e-mail where it was looked up, else its actor id.")
+
+
+class LlmVsHuman(BaseModel):
+    """The LLM's proposed relations against the humans' verified labels, on pairs with both."""
+
+    pairs: int = 0
+    accuracy: float | None = None
+    kappa: float | None = Field(None, description="Cohen's kappa; null where it is undefined.")
+
+
+class RoundFigures(BaseModel):
+    """What a round's pairs came to: the figures its status shows and its closing records."""
+
+    pairs: int = Field(description="Pairs the strategy selected.")
+    verified: int = Field(description="Pairs with a verified label (majority, adjudication or the trust gate).")
+    auto_accepted: int = Field(description="Pairs the trust gate verified without a human.")
+    without_majority: int = Field(description="Pairs with two or more human answers and no majority yet.")
+    disputed: int = Field(description="Pairs whose answers are all in without a verified label, "
+                                      "not sent to adjudication yet.")
+    in_adjudication: int = Field(description="Pairs waiting for an adjudicator's ruling.")
+    adjudicated: int = Field(description="Pairs an adjudicator decided.")
+    unsure: int = Field(description="Pairs some annotator answered \"unsure\" and no human labelled yet.")
+    inter_annotator_alpha: float | None = Field(description="Krippendorff's alpha of the human answers.")
+    llm_vs_human: LlmVsHuman
+    annotators: list[Annotator]
+
+
+class RoundStatus(RoundFigures):
+    """Where a round stands."""
+
+    round: int
+    state: RoundState
+    strategy: str
+    seed: int
+    classifier_version: str | None = Field(description="The classifier that selected the pairs.")
+    label_studio_project: int | None
+    adjudication_project: int | None
+    pending: int = Field(description="Pairs in Label Studio still waiting for answers.")
+    disputed_by_llm: int = Field(description="Pairs whose LLM votes disagreed among themselves.")
+    metrics: dict[str, Any] | None = Field(description="The round's recorded metrics: the selection's "
+                                                       "while it is open, the closing's once closed.")
+
+
+class RoundMetrics(RoundFigures):
+    """What a closed round records (``rounds.metrics``): its figures and the classifier it trained."""
+
+    classifier: Retrained
+
+    @classmethod
+    def of(cls, status: RoundStatus, classifier: Retrained) -> RoundMetrics:
+        return cls(**{name: getattr(status, name) for name in RoundFigures.model_fields}, classifier=classifier)
+
+
+def status(ctx: Context, round_id: int | None = None, names: Mapping[str, str] | None = None) -> RoundStatus:
+    """Where a round (default: the newest) stands: verified / pending / unsure / disputed / in
+    adjudication / adjudicated, annotators (shown by ``names`` where given), agreement.
+
+    ``PAIRLOOP_ANNOTATORS_PER_PAIR`` stands for the overlap of a round that does not record
+    the one it was pushed with."""
+    rule, min_agreeing = ctx.settings.majority_rule, ctx.settings.min_agreeing
+    with ctx.engine.connect() as conn:
         round_ = get_round(conn, round_id)
         pairs = dict(conn.execute(select(RoundPair.pair_id, RoundPair.status)
-                                  .where(RoundPair.round_id == round_.id)).tuples().all())
+                                  .where(RoundPair.round_id == round_.id)).all())
         votes = current_votes(conn, list(pairs)) if pairs else {}
         unsure = _unsure_pairs(conn, list(pairs))
         proposals = _latest_proposals(conn, list(pairs))
         humans = human_agreement(conn, list(pairs), rule, min_agreeing) if pairs else None
-        pushed = [p for p, s in pairs.items() if s == PUSHED]
-        disputed = set(disputed_pairs(conn, pushed, overlap_of(round_, overlap), rule, min_agreeing))
+        pushed = [p for p, s in pairs.items() if s == RoundPairStatus.PUSHED]
+        disputed = set(disputed_pairs(conn, pushed, overlap_of(round_, ctx.settings.annotators_per_pair),
+                                      rule, min_agreeing))
     verified = {p: decide(p, v, rule, min_agreeing) for p, v in votes.items()}
     verified = {p: v for p, v in verified.items() if v is not None}
     answered = {p for p, v in votes.items() if any(x.source == LabelSource.HUMAN.value for x in v)}
     names = names or {}
-    return {
-        "round": round_.id,
-        "state": round_.state,
-        "strategy": round_.strategy,
-        "seed": round_.seed,
-        "classifier_version": round_.classifier_version,
-        "label_studio_project": round_.ls_project_id,
-        "adjudication_project": (round_.params or {}).get("adjudication_project"),
-        "pairs": len(pairs),
-        "verified": len(verified),
-        "auto_accepted": sum(1 for s in pairs.values() if s == "auto_accepted"),
-        "pending": sum(1 for p in pushed if p not in verified and p not in disputed),
-        "unsure": len(unsure - answered),
-        "disputed_by_llm": sum(1 for p in pairs if p in proposals and proposals[p][0] == "disputed"),
-        "without_majority": len(humans.disagreements) if humans else 0,
-        "disputed": len(disputed),
-        "in_adjudication": sum(1 for p, s in pairs.items() if s == ADJUDICATING and p not in verified),
-        "adjudicated": sum(1 for v in verified.values() if v.basis == "adjudication"),
-        "annotators": [{**asdict(a), "name": names.get(a.actor, a.actor)}
-                       for a in humans.annotators] if humans else [],
-        "inter_annotator_alpha": humans.alpha if humans else None,
-        "llm_vs_human": _llm_vs_human(votes, proposals, rule, min_agreeing),
-        "metrics": round_.metrics,
-    }
+    return RoundStatus(
+        round=round_.id,
+        state=round_.state,
+        strategy=round_.strategy,
+        seed=round_.seed,
+        classifier_version=round_.classifier_version,
+        label_studio_project=round_.ls_project_id,
+        adjudication_project=(round_.params or {}).get("adjudication_project"),
+        pairs=len(pairs),
+        verified=len(verified),
+        auto_accepted=sum(1 for s in pairs.values() if s == RoundPairStatus.AUTO_ACCEPTED),
+        pending=sum(1 for p in pushed if p not in verified and p not in disputed),
+        unsure=len(unsure - answered),
+        disputed_by_llm=sum(1 for p in pairs if p in proposals and proposals[p][0] == "disputed"),
+        without_majority=len(humans.disagreements) if humans else 0,
+        disputed=len(disputed),
+        in_adjudication=sum(1 for p, s in pairs.items()
+                            if s == RoundPairStatus.ADJUDICATING and p not in verified),
+        adjudicated=sum(1 for v in verified.values() if v.basis == "adjudication"),
+        annotators=[Annotator(**dict(a), name=names.get(a.actor, a.actor))
+                    for a in humans.annotators] if humans else [],
+        inter_annotator_alpha=humans.alpha if humans else None,
+        llm_vs_human=_llm_vs_human(ctx, votes, proposals),
+        metrics=round_.metrics,
+    )
 
 
 def _unsure_pairs(conn: Connection, pair_ids: list[int]) -> set[int]:
@@ -258,115 +331,70 @@ def _latest_proposals(conn: Connection, pair_ids: list[int]) -> dict[int, tuple[
     return {pair_id: (status_, relation) for pair_id, status_, relation in rows}
 
 
-def _llm_vs_human(votes, proposals: dict[int, tuple[str, str | None]], rule: MajorityRule,
-                  min_agreeing: int) -> dict[str, Any]:
+def _llm_vs_human(ctx: Context, votes: Mapping[int, list[Vote]],
+                  proposals: Mapping[int, tuple[str, str | None]]) -> LlmVsHuman:
     """Accuracy and Cohen's kappa of the LLM's proposed relations against the humans' verified
     labels, on pairs that have both (an unreadable proposal counts as no answer)."""
     truth, predicted = [], []
     for pair_id, pair_votes in votes.items():
         human = [v for v in pair_votes if v.source == LabelSource.HUMAN.value]
-        label = decide(pair_id, human, rule, min_agreeing) if human else None
+        label = decide(pair_id, human, ctx.settings.majority_rule, ctx.settings.min_agreeing) if human else None
         proposed = proposals.get(pair_id, (None, None))[1]
         if proposed is not None and label is not None:
             truth.append(label.relation.value)
             predicted.append(proposed)
-    if not truth:
-        return {"pairs": 0, "accuracy": None, "kappa": None}
-    accuracy, kappa = accuracy_and_kappa(confusion(truth, predicted))
-    return {"pairs": len(truth), "accuracy": accuracy, "kappa": kappa}
+    accuracy, kappa = accuracy_and_kappa(truth, predicted)
+    return LlmVsHuman(pairs=len(truth), accuracy=accuracy, kappa=kappa)
 
 
-def in_label_studio(engine: Engine, round_id: int) -> Round:
-    """The round, checked to have a Label Studio project."""
-    with engine.connect() as conn:
-        round_ = get_round(conn, round_id)
-    if round_.ls_project_id is None:
-        raise RoundError(f"round {round_id} has nothing in Label Studio yet (state {round_.state})")
-    return round_
+# --- sync and adjudicate ----------------------------------------------------------------------------
 
 
-def sync(engine: Engine, round_id: int, connect: Callable[[], LabelStudio], rule: MajorityRule,
-         min_agreeing: int, overlap: int, names: Callable[[LabelStudio], Mapping[str, str]] | None = None,
-         progress: Progress | None = None,
-         register_webhook: Callable[[LabelStudio, int], Any] | None = None) -> dict[str, Any]:
-    """Reconcile with Label Studio: annotations changed since the last sync (all the first time);
-    then read the adjudicators' rulings and route newly disputed pairs (:func:`adjudicate`).
-
-    ``connect`` gives the Label Studio client; it is called only once the round is known to
-    have a project there."""
-    round_ = in_label_studio(engine, round_id)
-    studio = connect()
-    report = reconcile(engine, studio, round_.id, round_.ls_project_id, since=round_.last_synced_at,
-                       advance=progress or (lambda _n: None))
-    with engine.begin() as conn:
+def sync_annotations(ctx: Context, round_: Round, studio: LabelStudio) -> SyncReport:
+    """Reconcile with the round's Label Studio project: annotations changed since the last sync
+    (all the first time), through the webhook inbox; record the time of this sync."""
+    with ctx.progress.task(f"syncing round {round_.id}") as advance:
+        report = reconcile(ctx.engine, studio, round_.id, round_.ls_project_id, since=round_.last_synced_at,
+                           advance=advance)
+    with ctx.engine.begin() as conn:
         conn.execute(update(Round).where(Round.id == round_.id).values(last_synced_at=report.synced_at))
-    return {**asdict(report),
-            "adjudication": adjudicate(engine, round_.id, studio, rule, min_agreeing, overlap, names,
-                                       register_webhook)}
+    return report
 
 
-def adjudicate(engine: Engine, round_id: int, studio: LabelStudio, rule: MajorityRule, min_agreeing: int,
-               overlap: int, names: Callable[[LabelStudio], Mapping[str, str]] | None = None,
-               register_webhook: Callable[[LabelStudio, int], Any] | None = None) -> dict[str, Any]:
+class AdjudicationReport(BaseModel):
+    """Rulings read from the round's adjudication project, and disputed pairs sent there."""
+
+    round: int
+    adjudication_project: int | None = Field(description="Created when the first pair is disputed.")
+    rulings: RulingReport | None = Field(description="Null while the round has no adjudication project.")
+    routed: int = Field(description="Disputed pairs sent to the adjudication project now.")
+    already_routed: int = Field(description="Disputed pairs the project held already.")
+
+
+def adjudicate(ctx: Context, round_: Round, studio: LabelStudio) -> AdjudicationReport:
     """Read the adjudicators' rulings, then send the round's newly disputed pairs to its
-    adjudication project (created on first need). Idempotent: a pair is routed once.
-
-    ``names`` gives display names of actors (shown to the adjudicator with each answer); it is
-    called only when there is something to route. ``register_webhook(studio, project)`` points
-    a new adjudication project's events at the service, so rulings arrive as they are made."""
-    round_ = in_label_studio(engine, round_id)
+    adjudication project (created on first need, its webhook pointed at the service, so
+    rulings arrive as they are made). Idempotent: a pair is routed once. The adjudicator sees
+    each annotator's answer under the annotator's Label Studio e-mail."""
+    engine, settings = ctx.engine, ctx.settings
     project_id = (round_.params or {}).get("adjudication_project")
-    rulings = read_rulings(engine, studio, round_id, project_id) if project_id is not None else None
+    rulings = read_rulings(engine, studio, round_.id, project_id) if project_id is not None else None
     with engine.connect() as conn:
-        pushed = round_pair_ids(conn, round_id, (PUSHED,))
-        disputed = disputed_pairs(conn, pushed, overlap_of(round_, overlap), rule, min_agreeing)
-    routed = None
+        pushed = round_pair_ids(conn, round_.id, (RoundPairStatus.PUSHED,))
+        disputed = disputed_pairs(conn, pushed, overlap_of(round_, settings.annotators_per_pair),
+                                  settings.majority_rule, settings.min_agreeing)
+    routed, already = 0, 0
     if disputed:
         if project_id is None:
             project_id = studio.create_project(
-                f"pairloop round {round_id} · adjudication", None, overlap=1,
-                description=f"Pairs the annotators of round {round_id} did not agree on: your answer "
+                f"pairloop round {round_.id} · adjudication", None, overlap=1,
+                description=f"Pairs the annotators of round {round_.id} did not agree on: your answer "
                             "decides each pair.", adjudication=True)
-            remember(engine, round_id, adjudication_project=project_id)
-            if register_webhook is not None:
-                register_webhook(studio, project_id)
-        routed = route(engine, studio, round_id, project_id, disputed, names(studio) if names else None)
+            remember(engine, round_.id, adjudication_project=project_id)
+            service.register_webhook(settings, studio, project_id)
+        report = route(engine, studio, round_.id, project_id, disputed, annotator_names(studio))
         with engine.begin() as conn:
-            _set_pair_status(conn, round_id, dict.fromkeys(disputed, ADJUDICATING))
-    return {"adjudication_project": project_id,
-            "rulings": asdict(rulings) if rulings else None,
-            "routed": len(routed.routed) if routed else 0,
-            "already_routed": len(routed.already) if routed else 0}
-
-
-def close(engine: Engine, round_id: int, retrain: Callable[[], dict[str, Any]],
-          rule: MajorityRule, min_agreeing: int, overlap: int,
-          names: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Derive the round's verified labels (majority, adjudication), retrain the classifier,
-    record metrics; close. Rulings are read by ``sync``: run it first.
-
-    ``retrain`` trains on every verified label in the store and returns its metrics
-    (version, held-out macro-F1 when a test set is configured).
-    """
-    summary = status(engine, round_id, rule, min_agreeing, overlap, names)
-    if summary["state"] == "closed":
-        raise RoundError(f"round {round_id} is already closed")
-    if summary["state"] != "verifying":
-        raise RoundError(f"round {round_id} is {summary['state']}: finish it with `pairloop round start` first")
-    trained = retrain()
-    metrics = {
-        "pairs": summary["pairs"],
-        "verified": summary["verified"],
-        "auto_accepted": summary["auto_accepted"],
-        "without_majority": summary["without_majority"],
-        "disputed": summary["disputed"],
-        "in_adjudication": summary["in_adjudication"],
-        "adjudicated": summary["adjudicated"],
-        "unsure": summary["unsure"],
-        "inter_annotator_alpha": summary["inter_annotator_alpha"],
-        "llm_vs_human": summary["llm_vs_human"],
-        "annotators": summary["annotators"],
-        "classifier": trained,
-    }
-    set_state(engine, round_id, "closed", metrics=metrics, closed_at=datetime.now(UTC))
-    return metrics
+            set_pair_status(conn, round_.id, dict.fromkeys(disputed, RoundPairStatus.ADJUDICATING))
+        routed, already = len(report.routed), len(report.already)
+    return AdjudicationReport(round=round_.id, adjudication_project=project_id, rulings=rulings,
+                              routed=routed, already_routed=already)

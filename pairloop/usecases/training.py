@@ -3,16 +3,20 @@ evaluate`, and the retraining that closes a round."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pairloop.usecases.context import Context
 from store.errors import BadInput
+
+# The item encoders of classifier.encoders.ENCODERS, named here so that help texts need not
+# import scikit-learn (tests check the two agree).
+FEATURE_NAMES = "tfidf, tfidf-svd, minilm"
 
 
 @dataclass(frozen=True)
@@ -26,25 +30,40 @@ class TrainParams:
     domain_gate: bool = True  # with round labels: a domain gate, the store's pool against the other labels
 
 
-def train_on_store(ctx: Context, params: TrainParams | None = None):
-    """Fit the committee on the store's verified labels and save it as a new version.
+class TrainResult(BaseModel):
+    """A trained classifier version, as the registry recorded it."""
 
-    Returns the recorded :class:`classifier.registry.ModelInfo`.
-    """
+    version: str = Field(description="The new version, e.g. c0003-1a2b3c4d (number, training-label hash).")
+    path: str = Field(description="The saved model file.")
+    n_labels: int = Field(description="Verified labels it was trained on.")
+    labels_hash: str = Field(description="Hash of the training labels.")
+    featuriser: dict[str, Any] = Field(description="The item encoder's settings.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The committee's parameters.")
+    metrics: dict[str, Any] | None = Field(
+        None, description="classes, round_labels, domain_gate, and cv (macro-F1 ± std) when asked for.")
+
+
+def check_features(name: str) -> None:
+    """BadInput unless ``name`` is a known item encoder."""
+    from classifier.encoders import ENCODERS
+
+    if name not in ENCODERS:
+        raise BadInput(f"unknown features {name!r}; choose from {', '.join(ENCODERS)}")
+
+
+def train_on_store(ctx: Context, params: TrainParams | None = None) -> TrainResult:
+    """Fit the committee on the store's verified labels and save it as a new version."""
+    from active_learning.pools import store_pool
     from active_learning.rounds import acquired_pair_ids
     from classifier.committee import RelationCommittee
     from classifier.data import labels_hash, require_labelled, store_labelled_pairs
-    from classifier.encoders import ENCODERS
     from classifier.model import RelationModel, make_featuriser
     from classifier.registry import save_model
     from classifier.validation import cross_validate
 
     engine, settings = ctx.engine, ctx.settings
     params = params or TrainParams(features=settings.features)
-    if params.features not in ENCODERS:
-        raise BadInput(f"unknown features {params.features!r}; choose from {', '.join(ENCODERS)}")
-    from active_learning.pools import store_pool
-
+    check_features(params.features)
     with engine.connect() as conn:
         labelled = store_labelled_pairs(conn, settings.majority_rule, settings.min_agreeing)
         pool = store_pool(conn, settings.majority_rule, settings.min_agreeing) if params.domain_gate else None
@@ -61,12 +80,43 @@ def train_on_store(ctx: Context, params: TrainParams | None = None):
         model = RelationModel.train(labelled, make_featuriser(params.features), RelationCommittee(**committee),
                                     priority, pool, params.seed)
     metrics["domain_gate"] = model.committee.domain_ is not None
-    return save_model(engine, model, settings.data_path / "models", labels_hash(labelled), len(labelled), metrics)
+    info = save_model(engine, model, settings.data_path / "models", labels_hash(labelled), len(labelled), metrics)
+    return TrainResult(**asdict(info))
 
 
-def evaluate_file(ctx: Context, test: Path, version: str | None = None,
-                  out: Path | None = None) -> dict[str, Any]:
-    """Score a labelled pair file with a trained version; write metrics.json and confusion.png."""
+class ClassFigures(BaseModel):
+    precision: float
+    recall: float
+    f1: float
+    support: int = Field(description="Test pairs of this class.")
+
+
+class Confusion(BaseModel):
+    labels: list[str] = Field(description="The model's classes: rows are true, columns predicted.")
+    matrix: list[list[int]]
+
+
+class Evaluation(BaseModel):
+    """A trained version scored on a labelled pair file (also written as metrics.json)."""
+
+    n: int = Field(description="Labelled test pairs.")
+    macro_f1: float
+    accuracy: float
+    per_class: dict[str, ClassFigures]
+    confusion: Confusion
+    version: str = Field(description="The classifier version evaluated.")
+    test: str = Field(description="The test file.")
+    vocabulary_coverage: float = Field(description="Share of test items the featuriser's vocabulary knows.")
+    evaluated_at: str = Field(description="When (UTC, ISO 8601).")
+    json_path: str = Field(alias="json", description="The written metrics.json.")
+    png_path: str = Field(alias="png", description="The written confusion.png.")
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)  # "json" is a BaseModel method
+
+
+def evaluate_file(ctx: Context, test: Path, version: str | None = None, out: Path | None = None) -> Evaluation:
+    """Score a labelled pair file with a trained version (default: the newest); write
+    metrics.json and confusion.png (both or neither) and record the figures with the version."""
     from classifier.data import read_pair_file, require_labelled
     from classifier.evaluation import classification_metrics, write_report
     from classifier.model import check_vocabulary
@@ -86,7 +136,7 @@ def evaluate_file(ctx: Context, test: Path, version: str | None = None,
     out = out or settings.data_path / "evaluations" / f"{info.version}-{test.stem}"
     json_path, png_path = write_report(metrics, out, f"{info.version} on {test.name}")
     record_metrics(engine, info.version, test.name, {k: metrics[k] for k in ("n", "macro_f1", "accuracy")})
-    return {**metrics, "json": str(json_path), "png": str(png_path)}
+    return Evaluation(**metrics, json=str(json_path), png=str(png_path))
 
 
 class Retrained(BaseModel):
@@ -105,9 +155,10 @@ def retrain_for_round(ctx: Context) -> Retrained:
     info = train_on_store(ctx)
     result = Retrained(version=info.version, n_labels=info.n_labels)
     if ctx.settings.test_set is not None:
-        metrics = evaluate_file(ctx, ctx.settings.test_set, info.version)
-        result = result.model_copy(update={"test_macro_f1": metrics["macro_f1"],
-                                           "test_accuracy": metrics["accuracy"], "test_report": metrics["json"]})
+        evaluation = evaluate_file(ctx, ctx.settings.test_set, info.version)
+        result = result.model_copy(update={"test_macro_f1": evaluation.macro_f1,
+                                           "test_accuracy": evaluation.accuracy,
+                                           "test_report": evaluation.json_path})
     return result
 
 

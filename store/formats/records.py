@@ -1,7 +1,9 @@
-"""What the file readers yield: plain records, independent of the database."""
+"""Plain records, independent of the database: what the file readers yield, and the one
+read-model of a catalogue item that the classifier and the knowledge graph share."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,32 @@ class ItemRecord:
             "image_url": self.image_url,
             "attributes": self.attributes,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueItem:
+    """An item as the algorithms see it: its title and, when known, its category path.
+
+    ``key`` identifies the item for whoever built the list: a store item id (classifier pools),
+    a file's ``(source, external_id)`` (classifier pair files) or ``"source:external_id"``
+    (the knowledge graph, stable across databases).
+    """
+
+    key: Hashable
+    title: str
+    category_path: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The title with the category path, as the featurisers read it."""
+        if not self.category_path:
+            return self.title
+        return f"{self.title} ({self.category_path.replace(' > ', ', ')})"
+
+    @property
+    def major_category(self) -> str | None:
+        """The first level of the category path."""
+        return self.category_path.split(" > ")[0].strip() if self.category_path else None
 
 
 @dataclass(slots=True)

@@ -105,6 +105,17 @@ def test_pool_split_cli(sqlite_cli, sample, tmp_path):
                                        "--out-dir", tmp_path, expect=2).stderr
 
 
+def test_help_texts_name_every_strategy_and_encoder():
+    """The help texts name them without importing the engines; they must not drift apart."""
+    from active_learning.strategies import STRATEGIES
+    from classifier.encoders import ENCODERS
+    from pairloop.usecases.simulation import STRATEGY_NAMES
+    from pairloop.usecases.training import FEATURE_NAMES
+
+    assert STRATEGY_NAMES.split(", ") == list(STRATEGIES)
+    assert FEATURE_NAMES.split(", ") == list(ENCODERS)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_settings():
     yield

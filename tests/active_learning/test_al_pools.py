@@ -7,20 +7,22 @@ from collections import Counter
 import pytest
 
 from active_learning.pools import split_pair_file, stratified_pairs, without_keys
-from classifier.data import ItemText, read_pair_file
+from classifier.data import read_pair_file
 from store.errors import BadInput
 from store.formats import detect_format
+from store.formats.records import CatalogueItem
 
 FBL_HEADER = ("ITEM_URL_1\tITEM_NAME_1\tITEM_URL_2\tITEM_NAME_2\tANNOTATOR1_ID\tANNOTATOR1_LABEL\t"
               "ANNOTATOR2_ID\tANNOTATOR2_LABEL\tANNOTATOR3_ID\tANNOTATOR3_LABEL\n")
 
 
-def _catalogue() -> list[ItemText]:
+def _catalogue() -> list[CatalogueItem]:
     items = []
     for major in ("Outdoor", "Office"):
         for minor in ("A", "B", "C"):
-            items += [ItemText(f"{major}-{minor}-{i}", f"{major} {minor} {i}", f"{major} > {minor}") for i in range(8)]
-    return items + [ItemText("loose", "no category")]
+            items += [CatalogueItem(f"{major}-{minor}-{i}", f"{major} {minor} {i}", f"{major} > {minor}")
+                      for i in range(8)]
+    return items + [CatalogueItem("loose", "no category")]
 
 
 def test_stratified_pairs_follow_karl():
@@ -72,3 +74,5 @@ def test_split_shares_must_add_up(tmp_path):
     source = _write(tmp_path / "p.csv", "item_a,item_b,relation\nA,B,substitute\n")
     with pytest.raises(BadInput, match="add up to 1"):
         split_pair_file(source, [0.5, 0.2], ["a", "b"], tmp_path)
+    with pytest.raises(BadInput, match="names must differ"):
+        split_pair_file(source, [0.5, 0.5], ["a", "a"], tmp_path)

@@ -55,8 +55,8 @@ def test_a_round_is_recorded_with_its_pairs_ranks_and_scores(stocked_engine, sto
     with stocked_engine.connect() as conn:
         recorded = conn.execute(select(Round).where(Round.id == round_id)).one()
         verified, _ = verified_labels(conn, MajorityRule.COARSE, min_agreeing=1)
-        ends = dict(conn.execute(select(Pair.id, Pair.item_a_id)).tuples().all())
-        ends_b = dict(conn.execute(select(Pair.id, Pair.item_b_id)).tuples().all())
+        ends = dict(conn.execute(select(Pair.id, Pair.item_a_id)).all())
+        ends_b = dict(conn.execute(select(Pair.id, Pair.item_b_id)).all())
     assert recorded.state == "labelling"
     assert (recorded.strategy, recorded.seed, recorded.classifier_version) == ("margin", 3, "c0001-test")
     assert recorded.params["size"] == 20 and recorded.params["constraints"]["max_per_item"] == 1

@@ -9,8 +9,9 @@ import pytest
 
 from active_learning.selection import Constraints, pair_category, pick, select_batch
 from active_learning.strategies import Ranking, get_strategy
-from classifier.data import ItemText, PairSet
+from classifier.data import PairSet
 from store.errors import BadInput
+from store.formats.records import CatalogueItem
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -19,7 +20,8 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 def _star_pool() -> PairSet:
     """Item 0 is in every pair; items 1–9 alternate between two categories."""
-    items = [ItemText(0, "hub", "A > x")] + [ItemText(i, f"item {i}", "A > x" if i % 2 else "A > y") for i in range(1, 10)]
+    items = [CatalogueItem(0, "hub", "A > x")]
+    items += [CatalogueItem(i, f"item {i}", "A > x" if i % 2 else "A > y") for i in range(1, 10)]
     return PairSet(items, np.zeros(9, dtype=np.int64), np.arange(1, 10), list(range(9)))
 
 
@@ -39,7 +41,7 @@ def test_per_category_quota_takes_the_best_pair_of_each_category():
     assert pair_category(pool, 1) == min("A > x", "A > y")
     chosen = pick(_ranking(9), pool, 9, Constraints(max_per_item=None, per_category=1))
     assert chosen.index.tolist() == [0]  # every pair contains the hub's category 'A > x'
-    pool.items[0] = ItemText(0, "hub", None)
+    pool.items[0] = CatalogueItem(0, "hub", None)
     chosen = pick(_ranking(9), pool, 9, Constraints(max_per_item=None, per_category=1))
     assert chosen.index.tolist() == [0, 1]
 

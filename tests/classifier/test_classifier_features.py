@@ -7,12 +7,13 @@ import pytest
 import scipy.sparse as sp
 
 from classifier.committee import RelationCommittee
-from classifier.data import ItemText, PairSet
+from classifier.data import PairSet
 from classifier.encoders import CharNgramTfidf, make_encoder
 from classifier.features import PairFeaturiser
 from classifier.model import RelationModel, check_vocabulary, make_featuriser
 from classifier.scoring import PairScorer
 from store.errors import BadInput
+from store.formats.records import CatalogueItem
 
 JAPANESE = [
     "池田工業社 けんだま 45670 2個（直送品）", "池田工業社 けん玉 サムライ ブルー 45590（直送品）",
@@ -35,8 +36,8 @@ def test_pair_features_do_not_depend_on_the_order_of_the_two_items(sample_truth,
 
 
 def test_category_columns_say_same_category_same_major_both_known():
-    items = [ItemText(1, "a", "Outdoor > Tents"), ItemText(2, "b", "Outdoor > Tents"),
-             ItemText(3, "c", "Outdoor > Sleeping Bags"), ItemText(4, "d", None)]
+    items = [CatalogueItem(1, "a", "Outdoor > Tents"), CatalogueItem(2, "b", "Outdoor > Tents"),
+             CatalogueItem(3, "c", "Outdoor > Sleeping Bags"), CatalogueItem(4, "d", None)]
     featuriser = PairFeaturiser(CharNgramTfidf(min_df=1)).fit(items)
     vectors = featuriser.encode(items)
     columns = featuriser.category_columns(vectors, np.array([0, 0, 0]), np.array([1, 2, 3]))
@@ -77,7 +78,7 @@ def test_char_ngrams_represent_japanese_titles():
 
 def test_a_pool_in_another_language_is_refused_with_a_clear_message(sample_truth, tmp_path):
     featuriser = make_featuriser().fit(sample_truth.items)
-    items = [ItemText(i, title) for i, title in enumerate(JAPANESE)]
+    items = [CatalogueItem(i, title) for i, title in enumerate(JAPANESE)]
     pool = PairSet(items, np.array([0, 2, 4]), np.array([1, 3, 5]), [1, 2, 3], source=str(tmp_path / "pool.tsv"))
     with pytest.raises(BadInput, match="shares no items with the featuriser's vocabulary") as err:
         check_vocabulary(featuriser, pool, "the pool")

@@ -69,7 +69,10 @@ def test_console_script_exit_codes(tmp_path):
     env.pop("PAIRLOOP_DATABASE_URL")
     bad = tmp_path / "bad.tsv"
     bad.write_text("ITEM_URL_1\tITEM_NAME_1\n", encoding="utf-8")
-    run = lambda *args: subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, check=False)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, check=False)
+
     assert run("init").returncode == 0
     assert (tmp_path / "pairloop.db").exists()
     failed = run("import", "labels", str(bad))
@@ -82,3 +85,23 @@ def test_console_script_exit_codes(tmp_path):
 def test_stats_json_reports_the_rule(sqlite_cli, rule):
     data = json.loads(sqlite_cli("stats", "--json", "--rule", rule).stdout)
     assert data["verified"]["rule"] == rule
+
+
+def test_studio_status_and_down_without_a_label_studio(sqlite_cli, monkeypatch):
+    for name in ("LABEL_STUDIO_URL", "LABEL_STUDIO_TOKEN", "LABEL_STUDIO_HOME"):
+        monkeypatch.delenv(f"PAIRLOOP_{name}", raising=False)
+    status = json.loads(sqlite_cli("studio", "status", "--json", expect=1).stdout)
+    assert (status["running"], status["installed"]) == (False, False)
+    assert "no Label Studio configured" in status["problem"]
+    assert "Label Studio is not available" in sqlite_cli("studio", "status", expect=1).stdout
+    assert json.loads(sqlite_cli("studio", "down", "--json").stdout) == {"stopped": False, "purged": False}
+
+
+def test_data_command_modules_load_no_heavy_library():
+    """`pairloop --help` stays fast: torch, scikit-learn and the Label Studio SDK load when a command runs."""
+    modules = ", ".join(f"pairloop.commands.{name}" for name in
+                        ("train", "evaluate", "simulate", "imports", "stats", "init", "pool", "studio", "serve"))
+    code = (f"import sys, {modules}; print(sorted(m for m in ('torch', 'sklearn', 'transformers', "
+            "'sentence_transformers', 'label_studio_sdk', 'fastapi') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

@@ -67,7 +67,8 @@ def gadgets() -> list[CatalogueItem]:
     """A hand-written catalogue for rules that must hold on any data."""
     rows = [
         ("s:1", "EN-EL15 Battery Charger for Nikon D7000", "Electronics > Camera & Photo > Accessories > Chargers"),
-        ("s:2", "Wasabi Power Battery Charger for GoPro Hero3", "Electronics > Camera & Photo > Accessories > Chargers"),
+        ("s:2", "Wasabi Power Battery Charger for GoPro Hero3",
+         "Electronics > Camera & Photo > Accessories > Chargers"),
         ("s:3", "Pearstone Battery Charger, Black", "Electronics > Camera & Photo > Accessories > Chargers"),
         ("s:4", "Nikon D3200 Digital SLR Camera (Black)", "Electronics > Camera & Photo > Digital Cameras"),
         ("s:5", "Canon EOS Rebel T5 Digital SLR Camera", "Electronics > Camera & Photo > Digital Cameras"),

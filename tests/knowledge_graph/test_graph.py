@@ -35,7 +35,8 @@ def test_item_pair_evidence_is_shared_over_entity_pairs(extraction):
 
 def test_confidence_weighs_unrelated_answers_and_drops_minority_relations(extraction):
     evidence = [Evidence("s:7", "s:4", COMPLEMENTARY), Evidence("s:8", "s:5", COMPLEMENTARY),
-                Evidence("s:9", "s:6", "unrelated"), Evidence("memory card", "digital camera", SUBSTITUTE, kind="entity")]
+                Evidence("s:9", "s:6", "unrelated"),
+                Evidence("memory card", "digital camera", SUBSTITUTE, kind="entity")]
     graph, _ = build_graph(extraction, evidence, min_confidence=0.3)
     comp = edge(graph, "memory card", "digital slr camera")
     assert comp.weight == pytest.approx(1.0) and comp.confidence == pytest.approx(2 / 3, abs=1e-6)

@@ -13,7 +13,7 @@ from knowledge_graph.entities import build_dictionary, extract
 from knowledge_graph.graph import COMPLEMENTARY, SUBSTITUTE, build_graph
 from knowledge_graph.records import Evidence
 from knowledge_graph.snapshots import DATA_FILES, diff_snapshots, load_snapshot, write_snapshot
-from store.errors import BadInput
+from store.errors import BadInput, Conflict
 
 EVIDENCE = [
     Evidence("s:1", "s:4", COMPLEMENTARY, rounds=(1,)),
@@ -50,7 +50,8 @@ def test_verified_edges_only_unless_asked(graph, tmp_path):
     write(graph, tmp_path / "all", verified_only=False)
     verified, everything = load_snapshot(tmp_path / "v").graph, load_snapshot(tmp_path / "all").graph
     assert verified.edges and all(e.verified for e in verified.edges)
-    assert [e.key for e in everything.edges if not e.verified] == [("case (bags)", "case (cases & sleeves)", COMPLEMENTARY)]
+    unverified = [e.key for e in everything.edges if not e.verified]
+    assert unverified == [("case (bags)", "case (cases & sleeves)", COMPLEMENTARY)]
     assert json.loads((tmp_path / "all" / "manifest.json").read_text())["verified_only"] is False
 
 
@@ -93,6 +94,7 @@ def test_a_corrupted_file_fails_its_checksum_on_load(graph, tmp_path, name):
     with pytest.raises(BadInput, match="checksum mismatch") as err:
         load_snapshot(tmp_path / "s")
     assert name in str(err.value)
+    assert isinstance(err.value, Conflict)  # the service answers 409: the registered snapshot is unusable
 
 
 def test_graphml_reads_back_in_networkx(graph, tmp_path):

@@ -18,7 +18,7 @@ from service.support import free_port, seed_round, service_settings
 from annotator.label_studio import LabelStudio, Proposal, user_token
 from annotator.push import push_round_pairs
 from pairloop import service, studio
-from pairloop.api.server import ServiceThread
+from pairloop.server import ServiceThread
 from pairloop.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
 
 import httpx
 import pytest
@@ -23,13 +22,16 @@ from typer.testing import CliRunner
 from annotator.adjudication import route
 from annotator.annotations import answer_result
 from annotator.label_studio import ADJUDICATED_PAIR, LabelStudio
-from pairloop import service
-from pairloop.usecases import round_steps as rounds
-from pairloop.usecases import rounds as acquisition
-from pairloop.api.server import ServiceThread
 from pairloop.cli import ErrorMappingGroup
-from pairloop.settings import Settings
+from pairloop.sample.catalogue import write_sample
+from pairloop.server import ServiceThread
+from pairloop.usecases import round_steps as steps
+from pairloop.usecases import rounds
+from pairloop.usecases.context import Context
+from store import formats
+from store.importer import Importer
 from store.models import Round, RoundPair, WebhookEvent
+from store.states import RoundPairStatus
 from store.verified import verified_labels
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
@@ -37,7 +39,7 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 
 @dataclass
 class PushedRound:
-    settings: Settings
+    ctx: Context  # its settings name the session's Label Studio, its overlap and the running service
     round_id: int
     pair_ids: list[int]
     project_id: int
@@ -47,7 +49,7 @@ class PushedRound:
 
 @pytest.fixture
 def pushed_round(db_url, engine, tmp_path, ls, studio_state) -> Iterator[Callable[..., PushedRound]]:
-    """A round pushed by ``rounds.push`` (which records its overlap), its webhook on a running service."""
+    """A round pushed by the round's push step (which records its overlap), its webhook on a running service."""
     started: list[ServiceThread] = []
 
     def make(n_pairs: int, overlap: int) -> PushedRound:
@@ -56,18 +58,18 @@ def pushed_round(db_url, engine, tmp_path, ls, studio_state) -> Iterator[Callabl
         round_id, pair_ids = seed_round(db_url, n_pairs)
         running = ServiceThread(settings)
         started.append(running)
-        project_id = rounds.push(engine, round_id, ls, None, overlap,
-                                 partial(service.register_webhook, settings))
+        ctx = Context(settings, engine_given=engine)
+        project_id = steps.push(ctx, round_id, ls, None)
         task_ids = {t.data["pair_id"]: t.id for t in ls.list_tasks(project_id, with_annotations=False)}
-        return PushedRound(settings, round_id, pair_ids, project_id, task_ids, running)
+        return PushedRound(ctx, round_id, pair_ids, project_id, task_ids, running)
 
     yield make
     for running in started:
         running.stop()
 
 
-def _status(engine, r: PushedRound) -> dict:
-    return acquisition.round_status(engine, r.settings, r.round_id)
+def _status(r: PushedRound) -> rounds.RoundStatus:
+    return rounds.round_status(r.ctx, r.round_id)
 
 
 def _verified(engine) -> dict:
@@ -75,7 +77,7 @@ def _verified(engine) -> dict:
         return verified_labels(conn)[0]
 
 
-def test_a_disputed_pair_is_routed_once_and_the_ruling_decides_it(pushed_round, annotators, ls, engine):
+def test_a_disputed_pair_is_routed_once_and_the_ruling_decides_it(pushed_round, annotators, ls, engine, tmp_path):
     r = pushed_round(n_pairs=3, overlap=2)
     alice, bob, judge = annotators(3)
     split, agreed, open_ = r.pair_ids
@@ -85,11 +87,11 @@ def test_a_disputed_pair_is_routed_once_and_the_ruling_decides_it(pushed_round, 
         person.create_annotation(r.task_ids[agreed], answer_result("unrelated"))
     alice.create_annotation(r.task_ids[open_], answer_result("unrelated"))  # one answer of two: not disputed
     wait_processed(engine, 5)
-    assert (_status(engine, r)["disputed"], _status(engine, r)["pending"]) == (1, 1)
+    assert (_status(r).disputed, _status(r).pending) == (1, 1)
 
-    first = acquisition.adjudicate_round(engine, r.settings, r.round_id)
-    assert (first["routed"], first["already_routed"], first["rulings"]) == (1, 0, None)
-    project = first["adjudication_project"]
+    first = rounds.adjudicate_round(r.ctx, r.round_id)
+    assert (first.routed, first.already_routed, first.rulings) == (1, 0, None)
+    project = first.adjudication_project
     assert ls.project(project)["maximum_annotations"] == 1
     (task,) = ls.list_tasks(project)
     assert task.data[ADJUDICATED_PAIR] == split and "pair_id" not in task.data
@@ -102,42 +104,42 @@ def test_a_disputed_pair_is_routed_once_and_the_ruling_decides_it(pushed_round, 
         again = api.post(f"/rounds/{r.round_id}/adjudicate", timeout=60).json()
     assert (again["routed"], again["rulings"]["labels_added"]) == (0, 0)  # nothing routed twice
     assert len(list(ls.list_tasks(project))) == 1
-    status = _status(engine, r)
-    assert (status["disputed"], status["in_adjudication"], status["adjudicated"], status["verified"]) == (0, 1, 0, 1)
+    status = _status(r)
+    assert (status.disputed, status.in_adjudication, status.adjudicated, status.verified) == (0, 1, 0, 1)
 
     ruling = judge.create_annotation(task.id, answer_result("complementary", 5, "used together"))
     # The adjudication project's webhook delivers the ruling; sync reads it too, storing it once.
     wait_processed(engine, 6)
-    synced = acquisition.sync_round(engine, r.settings, r.round_id)
+    synced = rounds.sync_round(r.ctx, r.round_id)
     wait_processed(engine)
     judge_rows = [row for row in labels(engine) if row.ls_annotation_id == ruling["id"]]
     assert [(row.adjudication, row.actor) for row in judge_rows] == [(True, f"label-studio:{judge.whoami()['id']}")]
-    assert synced["adjudication"]["rulings"]["labels_added"] in (0, 1)  # 0: the webhook came first
+    assert synced.adjudication.rulings.labels_added in (0, 1)  # 0: the webhook came first
     with engine.connect() as conn:  # a ruling is stored as a ruling, never as an annotator's vote
         assert conn.scalar(select(WebhookEvent.id).where(WebhookEvent.dedupe_key.like(f"ls:{ruling['id']}:%"))) is None
     label = _verified(engine)[split]
     assert (label.relation, label.fine_code, label.basis) == ("complementary", 5, "adjudication")
 
-    names = acquisition.annotator_names(ls)
-    status = acquisition.round_status(engine, r.settings, r.round_id, names)
-    assert (status["in_adjudication"], status["adjudicated"], status["verified"]) == (0, 1, 2)
-    scores = {a["name"]: (a["adjudicated"], a["accuracy_adjudicated"]) for a in status["annotators"]}
+    status = rounds.round_status(r.ctx, r.round_id, named=True)
+    assert (status.in_adjudication, status.adjudicated, status.verified) == (0, 1, 2)
+    scores = {a.name: (a.adjudicated, a.accuracy_adjudicated) for a in status.annotators}
     assert scores == {alice.whoami()["email"]: (1, 1.0), bob.whoami()["email"]: (1, 0.0)}
 
     judge.update_annotation(ruling["id"], answer_result("substitute", 1))
-    acquisition.adjudicate_round(engine, r.settings, r.round_id)
+    rounds.adjudicate_round(r.ctx, r.round_id)
     wait_processed(engine)
     assert _verified(engine)[split].relation == "substitute"
-    assert acquisition.adjudicate_round(engine, r.settings, r.round_id)["rulings"]["labels_added"] == 0
-    metrics = rounds.close(engine, r.round_id, lambda: {"version": "not retrained here"},
-                           r.settings.majority_rule, r.settings.min_agreeing, overlap=3)
-    assert (metrics["verified"], metrics["in_adjudication"], metrics["adjudicated"]) == (2, 0, 1)
+    assert rounds.adjudicate_round(r.ctx, r.round_id).rulings.labels_added == 0
+    with engine.begin() as conn:  # labels beyond the round's, so that closing has enough to retrain on
+        Importer(conn).pairs(formats.read_pairs(write_sample(tmp_path / "sample").seed_labels))
+    closed = rounds.close_round(r.ctx, r.round_id)
+    assert (closed.metrics.verified, closed.metrics.in_adjudication, closed.metrics.adjudicated) == (2, 0, 1)
 
     judge.delete_annotation(ruling["id"])  # a ruling withdrawn after the round closed
-    acquisition.adjudicate_round(engine, r.settings, r.round_id)
+    rounds.adjudicate_round(r.ctx, r.round_id)
     wait_processed(engine)
-    assert split not in _verified(engine) and _status(engine, r)["in_adjudication"] == 1
-    assert acquisition.adjudicate_round(engine, r.settings, r.round_id)["rulings"]["labels_added"] == 0
+    assert split not in _verified(engine) and _status(r).in_adjudication == 1
+    assert rounds.adjudicate_round(r.ctx, r.round_id).rulings.labels_added == 0
 
 
 @pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)
@@ -149,14 +151,15 @@ def test_an_import_whose_answer_was_lost_is_not_routed_again(pushed_round, annot
     bob.create_annotation(r.task_ids[disputed], answer_result("unsure"))
     wait_processed(engine, 2)
     project = ls.create_project("adjudication", None, overlap=1, adjudication=True)
-    rounds.remember(engine, r.round_id, adjudication_project=project)
+    steps.remember(engine, r.round_id, adjudication_project=project)
     assert route(engine, ls, r.round_id, project, [disputed]).routed == [disputed]  # the status update "lost"
 
-    report = acquisition.adjudicate_round(engine, r.settings, r.round_id)
-    assert (report["routed"], report["already_routed"]) == (0, 1)
+    report = rounds.adjudicate_round(r.ctx, r.round_id)
+    assert (report.routed, report.already_routed) == (0, 1)
     assert [t.data[ADJUDICATED_PAIR] for t in ls.list_tasks(project)] == [disputed]
     with engine.connect() as conn:
-        assert conn.scalar(select(RoundPair.status).where(RoundPair.pair_id == disputed)) == rounds.ADJUDICATING
+        status = conn.scalar(select(RoundPair.status).where(RoundPair.pair_id == disputed))
+    assert status == RoundPairStatus.ADJUDICATING
 
 
 @pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 def _recorded(engine, round_id) -> dict[int, int | None]:
     with engine.connect() as conn:
         return dict(conn.execute(select(RoundPair.pair_id, RoundPair.ls_task_id)
-                                 .where(RoundPair.round_id == round_id)).tuples().all())
+                                 .where(RoundPair.round_id == round_id)).all())
 
 
 def _pairs_in_project(ls: LabelStudio, project_id: int) -> Counter:

@@ -5,8 +5,6 @@ newest first and twice change nothing."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import httpx
 import pytest
 from labelstudio.recorder import WebhookRecorder
@@ -15,9 +13,10 @@ from service.support import WEBHOOK_SECRET, labels, seed_round, service_settings
 from annotator.annotations import answer_result
 from annotator.webhooks import SECRET_HEADER
 from pairloop import service
-from pairloop.usecases import round_steps as rounds
-from pairloop.usecases import rounds as acquisition
-from pairloop.api.server import ServiceThread
+from pairloop.server import ServiceThread
+from pairloop.usecases import round_steps as steps
+from pairloop.usecases import rounds
+from pairloop.usecases.context import Context
 from store.verified import verified_labels
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
@@ -27,26 +26,26 @@ def test_rulings_through_the_webhook(db_url, engine, tmp_path, ls, studio_state,
     settings = service_settings(db_url, tmp_path / "data", label_studio_url=studio_state.url,
                                 label_studio_token=studio_state.token, annotators_per_pair=2)
     round_id, (split, _other) = seed_round(db_url, 2)
+    ctx = Context(settings, engine_given=engine)
     recorder = WebhookRecorder()
     with ServiceThread(settings):
-        project = rounds.push(engine, round_id, ls, None, 2,
-                              partial(service.register_webhook, settings))
+        project = steps.push(ctx, round_id, ls, None)
         tasks = {t.data["pair_id"]: t.id for t in ls.list_tasks(project, with_annotations=False)}
         alice, bob, judge = annotators(3)
         alice.create_annotation(tasks[split], answer_result("complementary", 4))
         bob.create_annotation(tasks[split], answer_result("substitute"))
         wait_processed(engine, 2)
 
-        routed = acquisition.adjudicate_round(engine, settings, round_id)
-        adjudication = routed["adjudication_project"]
-        assert routed["routed"] == 1
+        routed = rounds.adjudicate_round(ctx, round_id)
+        adjudication = routed.adjudication_project
+        assert routed.routed == 1
         service.register_webhook(settings, ls, adjudication)
         ls.register_webhook(adjudication, recorder.url, {SECRET_HEADER: WEBHOOK_SECRET})
         (task,) = ls.list_tasks(adjudication, with_annotations=False)
 
         ruling = judge.create_annotation(task.id, answer_result("complementary", 5, "used together"))
         wait_processed(engine, 3)
-        assert _status(engine, settings, round_id) == {"in_adjudication": 0, "adjudicated": 1, "verified": 1}
+        assert _status(ctx, round_id) == {"in_adjudication": 0, "adjudicated": 1, "verified": 1}
         judge.update_annotation(ruling["id"], answer_result("substitute", 1))
         wait_processed(engine, 4)
         label = _verified(engine)[split]
@@ -55,15 +54,15 @@ def test_rulings_through_the_webhook(db_url, engine, tmp_path, ls, studio_state,
         assert [(r.relation, r.actor, r.ls_task_id, r.rationale) for r in rows] == [
             ("complementary", f"label-studio:{judge.whoami()['id']}", task.id, "used together"),
             ("substitute", f"label-studio:{judge.whoami()['id']}", task.id, None)]
-        assert acquisition.adjudicate_round(engine, settings, round_id)["rulings"]["labels_added"] == 0
+        assert rounds.adjudicate_round(ctx, round_id).rulings.labels_added == 0
 
         judge.delete_annotation(ruling["id"])
         wait_processed(engine, 5)
         assert [r.verdict for r in labels(engine) if r.adjudication] == ["label", "label", "retracted"]
         assert split not in _verified(engine)
-        assert _status(engine, settings, round_id) == {"in_adjudication": 1, "adjudicated": 0, "verified": 0}
-        listed = acquisition.adjudicate_round(engine, settings, round_id)
-        assert (listed["routed"], listed["rulings"]["labels_added"], listed["rulings"]["withdrawn"]) == (0, 0, 0)
+        assert _status(ctx, round_id) == {"in_adjudication": 1, "adjudicated": 0, "verified": 0}
+        listed = rounds.adjudicate_round(ctx, round_id)
+        assert (listed.routed, listed.rulings.labels_added, listed.rulings.withdrawn) == (0, 0, 0)
 
         recorder.close()
         assert [b["action"] for b in recorder.bodies] == [
@@ -75,9 +74,8 @@ def test_rulings_through_the_webhook(db_url, engine, tmp_path, ls, studio_state,
         assert wait_processed(engine) == 5 and labels(engine) == stored
 
 
-def _status(engine, settings, round_id: int) -> dict[str, int]:
-    status = acquisition.round_status(engine, settings, round_id)
-    return {key: status[key] for key in ("in_adjudication", "adjudicated", "verified")}
+def _status(ctx: Context, round_id: int) -> dict[str, int]:
+    return rounds.round_status(ctx, round_id).model_dump(include={"in_adjudication", "adjudicated", "verified"})
 
 
 def _verified(engine) -> dict:

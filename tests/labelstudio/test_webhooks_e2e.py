@@ -15,7 +15,7 @@ from annotator.annotations import answer_result
 from annotator.reconcile import reconcile
 from annotator.webhooks import SECRET_HEADER
 from pairloop import service
-from pairloop.api.server import ServiceThread
+from pairloop.server import ServiceThread
 from store.models import WebhookEvent
 from store.verified import verified_labels
 

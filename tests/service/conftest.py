@@ -9,7 +9,7 @@ import pytest
 from service.support import WEBHOOK_SECRET, service_settings
 
 from annotator.webhooks import SECRET_HEADER
-from pairloop.api.server import ServiceThread
+from pairloop.server import ServiceThread
 
 
 @pytest.fixture

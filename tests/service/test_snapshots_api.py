@@ -69,3 +69,13 @@ def test_a_corrupted_snapshot_is_refused_not_served(api, snapshot):
     refused = api.get("/snapshots/v0001/files/nodes.parquet")
     assert refused.status_code == 409 and "checksum mismatch" in refused.json()["detail"]
     assert api.get("/snapshots/v0001").status_code == 409
+
+
+def test_every_snapshot_endpoint_declares_its_response(api):
+    paths = {path: ops for path, ops in api.get("/openapi.json").json()["paths"].items()
+             if path.startswith("/snapshots")}
+    assert len(paths) == 3
+    for ops in paths.values():
+        assert ops["get"]["responses"]["200"]["content"], ops
+    listed = paths["/snapshots"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed["items"]["$ref"].endswith("/SnapshotInfo")

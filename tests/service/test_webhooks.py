@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from annotator.annotations import answer_result
 from annotator.webhooks import SECRET_HEADER, events_from_webhook, pending_ids, store_events
-from pairloop.api.server import ServiceThread
+from pairloop.server import ServiceThread
 from store.models import Label, WebhookEvent
 from store.verified import MajorityRule, verified_labels
 

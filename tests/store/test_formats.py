@@ -25,7 +25,8 @@ def fbl_row(a="u1", b="u2", labels=("4", "4", "8")) -> str:
 
 def test_recognises_each_format_by_header(tmp_path):
     assert formats.detect_format(write(tmp_path / "x.tsv", FBL_HEADER + fbl_row())) == "fbl2023"
-    assert formats.detect_format(write(tmp_path / "FBL2024-x.tsv", FBL_HEADER + fbl_row(labels=("1", "1", "2")))) == "fbl2024"
+    fbl2024 = write(tmp_path / "FBL2024-x.tsv", FBL_HEADER + fbl_row(labels=("1", "1", "2")))
+    assert formats.detect_format(fbl2024) == "fbl2024"
     assert formats.detect_format(write(tmp_path / "i.csv", "external_id,title\nA,Tent\n")) == "csv"
     assert formats.detect_format(write(tmp_path / "p.csv", "item_a,item_b,relation\nA,B,substitute\n")) == "csv"
     assert formats.detect_format(write(tmp_path / "p.jsonl", '{"item_a": "A", "item_b": "B"}\n')) == "jsonl"

@@ -84,8 +84,11 @@ def test_behaviour_is_kept_apart_from_labels(engine, tmp_path):
     (tmp_path / "order_products__train.csv").write_text(
         "order_id,product_id,add_to_cart_order,reordered\n1,1,1,0\n1,2,2,0\n2,1,1,0\n2,2,2,0\n2,3,3,0\n",
         encoding="utf-8")
-    work = lambda imp: (imp.items(formats.read_items(tmp_path)),
-                        imp.behaviour(formats.read_behaviour(tmp_path, min_count=1)))
+
+    def work(imp: Importer) -> None:
+        imp.items(formats.read_items(tmp_path))
+        imp.behaviour(formats.read_behaviour(tmp_path, min_count=1))
+
     report = run_import(engine, work)
     assert (report.items_added, report.behaviour_added, report.labels_added) == (3, 3, 0)
     assert run_import(engine, work).behaviour_added == 0

@@ -1,12 +1,16 @@
-"""Alembic: upgrade to head creates the schema, downgrade to base removes it, on both databases."""
+"""Alembic: upgrade to head creates the schema, downgrade to base removes it, on both databases;
+revisions keep the data they find."""
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+import pytest
+from sqlalchemy import insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
 import migrations
 from store.db import make_engine
-from store.models import Base
+from store.models import Base, Item, Label, Pair, Round, RoundPair
+from store.states import RoundPairStatus, RoundState
 
 
 def tables(url: str) -> set[str]:
@@ -40,3 +44,47 @@ def test_models_and_migrations_agree(db_url):
 
 def test_single_head():
     assert migrations.head_revision()
+
+
+def _a_round_with_a_pair_and_a_label(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(insert(Item), [{"id": i, "source": "s", "external_id": f"i{i}", "title": f"item {i}"}
+                                    for i in (1, 2)])
+        conn.execute(insert(Pair).values(id=1, item_a_id=1, item_b_id=2))
+        conn.execute(insert(Round).values(id=1, state="verifying", strategy="margin", params={}, seed=1))
+        conn.execute(insert(RoundPair).values(round_id=1, pair_id=1, rank=1, score=0.5, status="pushed"))
+        conn.execute(insert(Label).values(pair_id=1, relation="substitute", source="human", actor="a", round_id=1))
+    engine.dispose()
+
+
+def _round_rows(url: str) -> tuple[list, list]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        pairs = conn.execute(select(RoundPair.round_id, RoundPair.pair_id, RoundPair.status)).all()
+        labels = conn.execute(select(Label.round_id)).all()
+    engine.dispose()
+    return pairs, labels
+
+
+def test_the_state_checks_keep_every_round_and_its_pairs(empty_db_url):
+    """SQLite rebuilds ``rounds`` to add its CHECK constraint: that must not cascade to the rows
+    that refer to it (round_pairs deleted, labels' round cleared), up or down."""
+    migrations.upgrade(empty_db_url, "0003")
+    _a_round_with_a_pair_and_a_label(empty_db_url)
+    kept = ([(1, 1, "pushed")], [(1,)])
+    migrations.upgrade(empty_db_url, "0004")
+    assert _round_rows(empty_db_url) == kept
+    migrations.downgrade(empty_db_url, "0003")
+    assert _round_rows(empty_db_url) == kept
+
+
+def test_round_states_outside_the_enums_are_refused(engine):
+    _a_round_with_a_pair_and_a_label(engine.url.render_as_string(hide_password=False))
+    for stmt in (update(Round).values(state="paused"), update(RoundPair).values(status="lost")):
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(stmt)
+    with engine.begin() as conn:
+        conn.execute(update(Round).values(state=RoundState.CLOSED))
+        conn.execute(update(RoundPair).values(status=RoundPairStatus.AUTO_ACCEPTED))
+    assert _round_rows(engine.url.render_as_string(hide_password=False))[0] == [(1, 1, "auto_accepted")]

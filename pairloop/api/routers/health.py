@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
-from pairloop.api.dependencies import EngineDep
+from pairloop.api.dependencies import ContextDep
+from pairloop.usecases import service
+from pairloop.usecases.service import Health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
-def health(engine: EngineDep) -> dict[str, str]:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-    return {"status": "ok"}
+@router.get("/health", response_model=Health)
+def health(ctx: ContextDep) -> Health:
+    return service.health(ctx)

@@ -2,56 +2,36 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from knowledge_graph.snapshots import DATA_FILES, MANIFEST, verify
-from knowledge_graph.store_io import get_snapshot, list_snapshots
-from pairloop.api.dependencies import EngineDep, require_api_token
-from store.errors import BadInput
+from pairloop.api.dependencies import ContextDep, require_api_token
+from pairloop.usecases import graph as kg
 
 router = APIRouter(prefix="/snapshots", tags=["snapshots"], dependencies=[Depends(require_api_token)])
+FILE_CONTENT = {200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                      "description": "The file's bytes, as written."}}
 
 
-@router.get("")
-async def snapshots(engine: EngineDep) -> list[dict[str, Any]]:
-    """Registered snapshots, newest first (version, parent, counts, checksum, label-set hash)."""
+@router.get("", response_model=list[kg.SnapshotInfo])
+async def snapshots(ctx: ContextDep) -> list[kg.RegisteredSnapshot]:
+    """Registered snapshots, newest first (version, parent, counts, checksum, label-set hash).
 
-    def read() -> list[dict[str, Any]]:
-        with engine.connect() as conn:
-            return [{k: v for k, v in s.items() if k != "path"} for s in list_snapshots(conn)]
-
-    return await run_in_threadpool(read)
-
-
-def _verified_folder(engine, version: str) -> tuple[Path, dict[str, Any]]:
-    """The snapshot's folder and manifest, every file checked against its sha256 first."""
-    with engine.connect() as conn:
-        row = get_snapshot(conn, version)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no snapshot {version!r}")
-    folder = Path(row.path)
-    try:
-        manifest = verify(folder)
-    except BadInput as exc:  # a corrupted or missing file is never served
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return folder, manifest.data
+    Where the server keeps their folders is its own business: the response model leaves it out."""
+    return await run_in_threadpool(kg.list_snapshots, ctx)
 
 
 @router.get("/{version}")
-async def snapshot_manifest(version: str, engine: EngineDep) -> dict[str, Any]:
-    """The snapshot's manifest.json (counts, sha256 of every file, label-set hash, parent)."""
-    return (await run_in_threadpool(_verified_folder, engine, version))[1]
+async def snapshot_manifest(version: str, ctx: ContextDep) -> kg.SnapshotManifest:
+    """The snapshot's manifest.json (counts, sha256 of every file, label-set hash, parent);
+    409 when a file no longer matches it."""
+    return await run_in_threadpool(kg.snapshot_manifest, ctx, version)
 
 
-@router.get("/{version}/files/{name}", response_class=FileResponse)
-async def snapshot_file(version: str, name: str, engine: EngineDep) -> FileResponse:
-    """One of the snapshot's files (nodes and edges as Parquet and JSONL, GraphML, the manifest)."""
-    if name not in (*DATA_FILES, MANIFEST):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {name!r}; files: {', '.join((*DATA_FILES, MANIFEST))}")
-    folder, _manifest = await run_in_threadpool(_verified_folder, engine, version)
-    return FileResponse(folder / name, filename=f"{version}-{name}")
+@router.get("/{version}/files/{name}", response_class=FileResponse, responses=FILE_CONTENT)
+async def snapshot_file(version: str, name: str, ctx: ContextDep) -> FileResponse:
+    """One of the snapshot's files (nodes and edges as Parquet and JSONL, GraphML, the manifest),
+    served only when every file matches the manifest (409 otherwise)."""
+    path = await run_in_threadpool(kg.snapshot_file, ctx, version, name)
+    return FileResponse(path, filename=f"{version}-{name}")

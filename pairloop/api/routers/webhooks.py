@@ -4,9 +4,10 @@ Label Studio waits one second and never retries, so the response waits only for 
 the delivery durable: its events in the inbox, one ``INSERT … ON CONFLICT DO NOTHING``
 committed on a pooled connection. The request changes threads once: the secret check and
 reading the body are ``async`` (on the event loop), the endpoint is a plain ``def`` that parses
-and stores in the threadpool. The inbox worker writes the labels after the response (or, if the
-process dies first, the next service start or ``round sync`` does). ``python -m
-benchmarks.webhooks`` measures the latency under load.
+and stores in the threadpool, and answers with bytes orjson wrote (``response_model`` only
+documents them). The inbox worker writes the labels after the response (or, if the process
+dies first, the next service start or ``round sync`` does). ``python -m benchmarks.webhooks``
+measures the latency under load.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from sqlalchemy import func, select
 
 from annotator.webhooks import BadEvent, events_from_webhook, store_delivery
-from pairloop.api.dependencies import EngineDep, require_api_token, require_webhook_secret
+from pairloop.api.dependencies import ContextDep, EngineDep, require_api_token, require_webhook_secret
 from pairloop.service import WEBHOOK_PATH
-from store.models import WebhookEvent
+from pairloop.usecases.service import InboxCounts, Received, inbox_counts
 
 router = APIRouter(tags=["webhooks"])
 
@@ -29,10 +29,11 @@ async def _body(request: Request) -> bytes:
     return await request.body()
 
 
-@router.post(WEBHOOK_PATH, dependencies=[Depends(require_webhook_secret)], response_model=dict[str, int])
+@router.post(WEBHOOK_PATH, dependencies=[Depends(require_webhook_secret)], response_model=Received)
 def label_studio_webhook(request: Request, engine: EngineDep, body: Annotated[bytes, Depends(_body)]) -> Response:
     """Receive ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED from verification and
-    adjudication projects (other actions are ignored); answers ``{"received": <events>}``."""
+    adjudication projects (other actions are ignored); answers ``{"received": <events>}``.
+    A body that is not a Label Studio webhook is a 400: a protocol error, not a pairloop one."""
     try:
         events = events_from_webhook(orjson.loads(body))
     except orjson.JSONDecodeError:
@@ -45,13 +46,7 @@ def label_studio_webhook(request: Request, engine: EngineDep, body: Annotated[by
     return Response(orjson.dumps({"received": len(events)}), media_type="application/json")
 
 
-@router.get(WEBHOOK_PATH + "/inbox", dependencies=[Depends(require_api_token)])
-def inbox(engine: EngineDep) -> dict[str, int]:
+@router.get(WEBHOOK_PATH + "/inbox", dependencies=[Depends(require_api_token)], response_model=InboxCounts)
+def inbox(ctx: ContextDep) -> InboxCounts:
     """Webhook inbox counts: stored, processed, waiting, failed (waiting with an error)."""
-    with engine.connect() as conn:
-        total, processed, failed = conn.execute(select(
-            func.count(),
-            func.count(WebhookEvent.processed_at),
-            func.count(WebhookEvent.error).filter(WebhookEvent.processed_at.is_(None)),
-        ).select_from(WebhookEvent)).one()
-    return {"stored": total, "processed": processed, "waiting": total - processed, "failed": failed}
+    return inbox_counts(ctx)

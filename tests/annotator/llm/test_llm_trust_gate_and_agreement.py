@@ -71,9 +71,8 @@ def test_accuracy_kappa_and_confusion_match_scikit_learn(seed):
     rng = np.random.default_rng(seed)
     truth = list(rng.choice(RELATIONS, 300, p=[0.2, 0.15, 0.65]))
     predicted = [t if rng.random() < 0.6 else str(rng.choice(RELATIONS)) for t in truth]
-    matrix = confusion(truth, predicted)
-    assert matrix.tolist() == confusion_matrix(truth, predicted, labels=list(RELATIONS)).tolist()
-    accuracy, kappa = accuracy_and_kappa(matrix)
+    assert confusion(truth, predicted).tolist() == confusion_matrix(truth, predicted, labels=list(RELATIONS)).tolist()
+    accuracy, kappa = accuracy_and_kappa(truth, predicted)
     assert accuracy == pytest.approx(accuracy_score(truth, predicted))
     assert kappa == pytest.approx(cohen_kappa_score(truth, predicted, labels=list(RELATIONS)))
 
@@ -81,8 +80,13 @@ def test_accuracy_kappa_and_confusion_match_scikit_learn(seed):
 def test_kappa_of_a_constant_labeller_is_zero_like_scikit_learn():
     truth = ["unrelated"] * 8 + ["complementary"] * 2
     predicted = ["unrelated"] * 10
-    _, kappa = accuracy_and_kappa(confusion(truth, predicted))
+    _, kappa = accuracy_and_kappa(truth, predicted)
     assert kappa == pytest.approx(cohen_kappa_score(truth, predicted)) == 0.0
+
+
+def test_kappa_is_none_where_undefined_and_nothing_to_compare_is_none_none():
+    assert accuracy_and_kappa(["unrelated"] * 3, ["unrelated"] * 3) == (1.0, None)
+    assert accuracy_and_kappa([], []) == (None, None)
 
 
 def test_agreement_report_counts_statuses_coverage_and_the_gate():

@@ -1,4 +1,9 @@
-"""Run the service in a background thread (the demo and the tests talk to it while they work)."""
+"""Run the service: in the foreground (`pairloop serve`) or in a background thread (the demo and
+the tests talk to it while they work).
+
+This runner sits beside the two front ends rather than in either: the CLI starts the service
+through it without importing the API's modules itself.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,13 @@ import uvicorn
 from pairloop import service
 from pairloop.api.main import create_app
 from pairloop.settings import Settings
+from store.errors import ServiceUnavailable
+
+
+def serve(settings: Settings, access_log: bool = False) -> None:
+    """Serve the API and the webhooks on ``settings.service_host:service_port`` until interrupted."""
+    uvicorn.run(create_app(settings), host=settings.service_host, port=settings.service_port,
+                access_log=access_log, log_level="warning")
 
 
 class ServiceThread:
@@ -32,7 +44,8 @@ class ServiceThread:
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"the pairloop service did not start on {self.url} (port taken?)")
+                raise ServiceUnavailable(f"the pairloop service did not start on {self.url} (port taken? "
+                                         "set PAIRLOOP_SERVICE_PORT to a free port)")
             time.sleep(0.05)
 
     def stop(self) -> None:

@@ -1,4 +1,4 @@
-"""The demo's moving parts: simulated annotators, waiting for webhooks, the learning curve.
+"""Simulated annotators for the demo and the tests: people who answer in Label Studio.
 
 Simulated annotators are ordinary Label Studio users (signed up through its forms) who answer
 through the API, as a person in the browser would, from the sample catalogue's hidden truth
@@ -9,12 +9,10 @@ dispute.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -23,8 +21,8 @@ from sqlalchemy.orm import aliased
 from annotator.annotations import answer_result
 from annotator.label_studio import ADJUDICATED_PAIR, LabelStudio, user_token
 from pairloop.sample.catalogue import SampleItem, make_items, truth
-from store.models import Item, Pair, RoundPair
-from store.taxonomy import RELATIONS
+from store.models import Item, Label, Pair, RoundPair
+from store.taxonomy import RELATIONS, LabelSource
 
 ANNOTATOR_PASSWORD = "pairloop-demo-annotator"
 
@@ -96,28 +94,15 @@ def _author(annotation: dict[str, Any]) -> int | None:
 
 
 def wait_for_webhooks(engine: Engine, round_id: int, expected_labels: int, timeout_s: float = 60.0) -> int:
-    """Wait until the webhook has stored ``expected_labels`` human answers for the round."""
-    from store.models import Label
-
+    """Wait until the webhook has stored ``expected_labels`` human answers for the round; how
+    many it had by then."""
     deadline = time.monotonic() + timeout_s
     while True:
         with engine.connect() as conn:
             stored = conn.execute(select(Label.ls_annotation_id).where(
-                Label.round_id == round_id, Label.source == "human",
+                Label.round_id == round_id, Label.source == LabelSource.HUMAN.value,
                 Label.pair_id.in_(select(RoundPair.pair_id).where(RoundPair.round_id == round_id)),
             ).distinct()).all()
         if len(stored) >= expected_labels or time.monotonic() > deadline:
             return len(stored)
         time.sleep(0.5)
-
-
-def write_curve(points: list[dict[str, Any]], directory: Path) -> tuple[Path, Path]:
-    """The demo's learning curve as curve.json and curve.png (held-out macro-F1 per round)."""
-    from active_learning.plots import plot_curves
-
-    directory.mkdir(parents=True, exist_ok=True)
-    json_path = directory / "curve.json"
-    json_path.write_text(json.dumps({"strategy": "demo", "points": points}, indent=2), encoding="utf-8")
-    png_path = plot_curves({"pairloop demo": points}, directory / "curve.png",
-                           "pairloop demo: held-out macro-F1 by round")
-    return json_path, png_path
