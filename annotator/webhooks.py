@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, select, text, update
 
 from annotator.annotations import read_answer
 from annotator.label_studio import ADJUDICATED_PAIR
+from store.errors import BadInput
 from store.models import Label, RoundPair, WebhookEvent
 from store.repository import insert_ignore, insert_labels
 from store.taxonomy import LabelSource, Verdict, mirror_fine
@@ -43,8 +44,10 @@ ANNOTATION_FIELDS = ("id", "task", "project", "result", "completed_by", "was_can
 TASK_DATA_FIELDS = ("pair_id", ADJUDICATED_PAIR, "round_id", "presented_reversed")
 
 
-class BadEvent(ValueError):
-    """A delivery that is not a Label Studio annotation event pairloop can read."""
+class BadEvent(BadInput):
+    """A delivery that is not a Label Studio annotation event pairloop can read: a bad request."""
+
+    http_status = 400
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response
 
 from annotator.webhooks import BadEvent, events_from_webhook, store_delivery
 from pairloop.api.dependencies import ContextDep, EngineDep, require_api_token, require_webhook_secret
@@ -33,13 +33,12 @@ async def _body(request: Request) -> bytes:
 def label_studio_webhook(request: Request, engine: EngineDep, body: Annotated[bytes, Depends(_body)]) -> Response:
     """Receive ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED from verification and
     adjudication projects (other actions are ignored); answers ``{"received": <events>}``.
-    A body that is not a Label Studio webhook is a 400: a protocol error, not a pairloop one."""
+    A body that is not a Label Studio webhook is a 400 (:class:`~annotator.webhooks.BadEvent`)."""
     try:
-        events = events_from_webhook(orjson.loads(body))
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not JSON") from None
-    except BadEvent as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        raise BadEvent("body is not JSON") from None
+    events = events_from_webhook(payload)
     if events:
         store_delivery(engine, events)
         request.app.state.inbox.notify()

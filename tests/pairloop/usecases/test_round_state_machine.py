@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from service.support import free_port, seed_round
 from sqlalchemy import func, select
+from support.service import free_port, seed_round
 
 from annotator.label_studio import LabelStudioUnavailable
 from annotator.llm import Proposal

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from service.support import WEBHOOK_SECRET, service_settings
+from support.service import WEBHOOK_SECRET, service_settings
 
 from annotator.webhooks import SECRET_HEADER
 from pairloop.server import ServiceThread

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from service.support import free_port, service_settings
 from sqlalchemy import func, select
+from support.service import free_port, service_settings
 
 from annotator.label_studio import LabelStudio, LabelStudioUnavailable
 from pairloop.sample.annotators import SimulatedAnnotator, answer_round, truth_by_pair, wait_for_webhooks
@@ -23,7 +23,7 @@ from store.importer import Importer
 from store.models import Label, LlmProposal, RoundPair
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 PEOPLE = (SimulatedAnnotator("r1@pairloop.test", 0.0, 0.0),
           SimulatedAnnotator("r2@pairloop.test", 0.0, 0.0))

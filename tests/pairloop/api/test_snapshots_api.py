@@ -9,7 +9,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from service.support import API_TOKEN
+from support.service import API_TOKEN
 
 from knowledge_graph.entities import build_dictionary, extract
 from knowledge_graph.graph import COMPLEMENTARY, build_graph

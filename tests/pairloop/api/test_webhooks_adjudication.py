@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from labelstudio.recorder import WebhookRecorder
-from service.support import WEBHOOK_SECRET, labels, seed_round, service_settings, wait_processed
+from support.recorder import WebhookRecorder
+from support.service import WEBHOOK_SECRET, labels, seed_round, service_settings, wait_processed
 
 from annotator.annotations import answer_result
 from annotator.webhooks import SECRET_HEADER

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import typer
-from service.support import (
+from sqlalchemy import select, update
+from support.service import (
     API_TOKEN,
     free_port,
     labels,
@@ -16,7 +17,6 @@ from service.support import (
     service_settings,
     wait_processed,
 )
-from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from annotator.adjudication import route

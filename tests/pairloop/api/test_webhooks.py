@@ -5,8 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from service.support import API_TOKEN, deleted, delivery, labels, seed_round, wait_processed
 from sqlalchemy import func, select
+from support.service import API_TOKEN, deleted, delivery, labels, seed_round, wait_processed
 
 from annotator.annotations import answer_result
 from annotator.webhooks import SECRET_HEADER, events_from_webhook, pending_ids, store_events
@@ -146,7 +146,7 @@ def test_api_needs_the_bearer_token_and_docs_are_served(service, client):
 
 def test_events_stored_before_a_crash_are_processed_at_start(db_url, engine, tmp_path):
     """The service answered, stored the event, and died before processing: the next start does it."""
-    from service.support import service_settings
+    from support.service import service_settings
 
     round_id, (pair, *_) = seed_round(db_url, 1)
     body = delivery("ANNOTATION_CREATED", 4, T1, task_id=1, pair_id=pair, round_id=round_id,

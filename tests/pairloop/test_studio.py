@@ -93,7 +93,7 @@ def test_a_wrong_token_is_refused_clearly(run, studio_state, monkeypatch):
 
 
 def test_an_unreachable_server_is_a_clear_error(run, monkeypatch):
-    from service.support import free_port
+    from support.service import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(LabelStudioUnavailable, match="cannot reach Label Studio"):

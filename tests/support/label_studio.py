@@ -1,4 +1,5 @@
-"""A real Label Studio for the whole test session, and projects wired to a real pairloop service.
+"""Pytest fixtures (a plugin loaded by tests/conftest.py): a real Label Studio for the whole
+test session, and projects wired to a real pairloop service.
 
 Label Studio is installed once into ``<repo>/.pairloop/label-studio`` (gitignored; about 90 s
 the first time) and reused by later runs; each session starts it on a free loopback port
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from service.support import free_port, seed_round, service_settings
+from support.service import free_port, seed_round, service_settings
 
 from annotator.label_studio import LabelStudio, Proposal, user_token
 from annotator.push import push_round_pairs

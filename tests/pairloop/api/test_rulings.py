@@ -3,8 +3,8 @@ ordered, and withdrawn by a deletion, which sends the pair back to adjudication.
 
 from __future__ import annotations
 
-from service.support import deleted, delivery, labels, seed_round, wait_processed
 from sqlalchemy import select
+from support.service import deleted, delivery, labels, seed_round, wait_processed
 
 from annotator.annotations import answer_result
 from annotator.webhooks import events_from_webhook, pending_ids, process_events, store_events

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
-from service.support import free_port
+from support.service import free_port
 
 from annotator.webhooks import SECRET_HEADER
 

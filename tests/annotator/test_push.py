@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from labelstudio.conftest import MODEL_VERSION
-from labelstudio.cut_proxy import CutProxy
-from service.support import free_port, seed_round
 from sqlalchemy import select
+from support.cut_proxy import CutProxy
+from support.label_studio import MODEL_VERSION
+from support.service import free_port, seed_round
 
 from annotator.interface import COMMENT, FINE_CODE, RELATION
 from annotator.label_studio import LabelStudio, LabelStudioUnavailable, Proposal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from service.support import API_TOKEN, seed_round
+from support.service import API_TOKEN, seed_round
 
 from pairloop.api.main import create_app
 from pairloop.sample.catalogue import write_sample

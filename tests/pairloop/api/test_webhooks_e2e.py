@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from labelstudio.recorder import WebhookRecorder
-from service.support import WEBHOOK_SECRET, labels, wait_processed
 from sqlalchemy import func, select
+from support.recorder import WebhookRecorder
+from support.service import WEBHOOK_SECRET, labels, wait_processed
 
 from annotator.annotations import answer_result
 from annotator.reconcile import reconcile
