@@ -30,6 +30,7 @@ from sklearn.cluster import KMeans
 from active_learning.shift import diversity_space, domain_shift
 from classifier.committee import RelationCommittee
 from classifier.encoders import Matrix
+from store.errors import BadInput
 
 
 @dataclass
@@ -256,5 +257,5 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     """A strategy by name (``random``, ``least_confidence``, ``margin``, ``entropy``, ``qbc``,
     ``ranked_batch``, ``dynamic``)."""
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+        raise BadInput(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
     return STRATEGIES[name](**params)

@@ -31,9 +31,10 @@ from sqlalchemy import Connection, Engine, select, text, update
 from annotator.annotations import read_answer
 from annotator.label_studio import ADJUDICATED_PAIR
 from store.errors import BadInput
-from store.models import Label, RoundPair, WebhookEvent
+from store.models import MAX_ID, Label, RoundPair, WebhookEvent
 from store.repository import insert_ignore, insert_labels
 from store.taxonomy import LabelSource, Verdict, mirror_fine
+from store.validation import json_text_problem
 
 SECRET_HEADER = "X-Pairloop-Webhook-Secret"
 CREATED, UPDATED, DELETED = "ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"
@@ -42,6 +43,7 @@ DEFAULT_BATCH = 100
 ANNOTATION_FIELDS = ("id", "task", "project", "result", "completed_by", "was_cancelled",
                      "lead_time", "created_at", "updated_at")
 TASK_DATA_FIELDS = ("pair_id", ADJUDICATED_PAIR, "round_id", "presented_reversed")
+ID_DATA_FIELDS = ("pair_id", ADJUDICATED_PAIR, "round_id")
 
 
 class BadEvent(BadInput):
@@ -86,10 +88,15 @@ def stamp(value: Any) -> str:
         try:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
-            raise BadEvent(f"unreadable time {value!r}") from None
+            raise BadEvent(f"unreadable time {value!r:.80}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is a valid time whose UTC is not
+        raise BadEvent(f"time out of range {value!r:.80}") from None
+    # strftime's %Y writes the year 999 as "999", which would sort after "2026": always 4 digits.
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
 
 
 def annotation_key(annotation_id: int, updated_at: Any) -> str:
@@ -126,22 +133,55 @@ def _state_key(data: Mapping[str, Any]) -> Callable[[int, Any], str]:
 # --- events from deliveries and listings ------------------------------------------------
 
 
+def ls_id(value: Any, what: str) -> int:
+    """A Label Studio id as the store can keep it: a whole number from 1 to :data:`MAX_ID`
+    (an int, or a string of ASCII digits); anything else is a :class:`BadEvent`."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if type(value) is not int or not 1 <= value <= MAX_ID:  # True is an int, 7.0 is not an id
+        raise BadEvent(f"{what} is not an id from 1 to {MAX_ID}: {value!r:.80}")
+    return value
+
+
+def _optional_id(value: Any, what: str) -> int | None:
+    return None if value is None else ls_id(value, what)
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    """A JSON object of the delivery, ``{}`` when absent or null."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadEvent(f"{what} is not an object")
+    return value
+
+
 def annotation_event(annotation: Mapping[str, Any], task: Mapping[str, Any] | None,
                      action: str) -> Event:
-    """The inbox entry for one annotation's current state (kept small: no task HTML)."""
-    data = (task or {}).get("data") or {}
-    try:
-        ann = {name: annotation.get(name) for name in ANNOTATION_FIELDS}
-        key = _state_key(data)(int(ann["id"]), ann["updated_at"])
-    except (TypeError, ValueError, KeyError) as exc:
-        raise BadEvent(f"annotation without a readable id and updated_at: {exc}") from None
-    slim_task = {"id": (task or {}).get("id", ann["task"]),
-                 "data": {name: data.get(name) for name in TASK_DATA_FIELDS if name in data}}
+    """The inbox entry for one annotation's current state (kept small: no task HTML). The ids it
+    keeps are checked here, so that processing never meets one the store cannot hold."""
+    task = _object(task, "task")
+    data = _object(task.get("data"), "task.data")
+    ann = {name: annotation.get(name) for name in ANNOTATION_FIELDS}
+    # Text PostgreSQL cannot keep is refused on both backends; the delivery's size is capped by the service.
+    if problem := json_text_problem(ann["result"], max_chars=None):
+        raise BadEvent(f"annotation.result: {problem}")
+    ann["id"] = ls_id(ann["id"], "annotation.id")
+    ann["task"] = _optional_id(ann["task"], "annotation.task")
+    completed_by = ann["completed_by"]
+    ls_id(completed_by.get("id") if isinstance(completed_by, Mapping) else completed_by, "annotation.completed_by")
+    key = _state_key(data)(ann["id"], ann["updated_at"])
+    slim_data = {name: data.get(name) for name in TASK_DATA_FIELDS if name in data}
+    for name in ID_DATA_FIELDS:
+        if name in slim_data:
+            slim_data[name] = _optional_id(slim_data[name], f"task.data.{name}")
+    slim_task = {"id": _optional_id(task.get("id", ann["task"]), "task.id"), "data": slim_data}
     return Event(key, action, {"annotation": ann, "task": slim_task})
 
 
 def events_from_webhook(body: Any) -> list[Event]:
-    """The inbox entries one webhook delivery carries (none for actions pairloop ignores)."""
+    """The inbox entries one webhook delivery carries (none for actions pairloop ignores); a
+    :class:`BadEvent` for a body that is not a delivery pairloop can read."""
     if not isinstance(body, Mapping) or not isinstance(body.get("action"), str):
         raise BadEvent("not a Label Studio webhook: no action")
     action = body["action"]
@@ -150,11 +190,10 @@ def events_from_webhook(body: Any) -> list[Event]:
             raise BadEvent(f"{action} without an annotation")
         return [annotation_event(body["annotation"], body.get("task"), action)]
     if action == DELETED:
-        try:
-            ids = [int(a["id"]) for a in body["annotations"]]
-        except (KeyError, TypeError, ValueError):
-            raise BadEvent("ANNOTATIONS_DELETED without annotation ids") from None
-        return [deletion_event(i) for i in ids]
+        annotations = body.get("annotations")
+        if not isinstance(annotations, list) or not all(isinstance(a, Mapping) for a in annotations):
+            raise BadEvent("ANNOTATIONS_DELETED without a list of annotations")
+        return [deletion_event(ls_id(a.get("id"), "annotations[].id")) for a in annotations]
     return []
 
 

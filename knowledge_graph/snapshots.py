@@ -14,9 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +31,16 @@ from knowledge_graph.columnar import TextColumns, write_lines
 from knowledge_graph.graph import SOURCES, Edge, EntityGraph, Node
 from knowledge_graph.graphml import write_graphml
 from store.errors import BadInput, Conflict
+from store.locks import file_lock
 
 FORMAT = "pairloop-kg-snapshot/1"
 MANIFEST = "manifest.json"
 DATA_FILES = ("nodes.parquet", "edges.parquet", "item_entities.parquet",
               "nodes.jsonl", "edges.jsonl", "item_entities.jsonl", "graph.graphml")
+# A snapshot is written to ``.<folder>.partial-<hex>`` beside its folder, then renamed to it.
+PARTIAL = ".partial-"
+STAGED = re.compile(rf"\..+{re.escape(PARTIAL)}[0-9a-f]+")
+LOCK_FILE = ".pairloop-snapshots.lock"  # held by the one process writing snapshots into a folder
 
 NODE_SCHEMA = pa.schema([("entity", pa.string()), ("n_items", pa.int64()), ("methods", pa.list_(pa.string()))])
 EDGE_SCHEMA = pa.schema([
@@ -52,7 +60,13 @@ class SnapshotExists(BadInput):
 class SnapshotCorrupted(Conflict, BadInput):
     """A folder that fails the snapshot checks (no readable manifest, a file missing or edited):
     never read or served. A :class:`Conflict` (the service answers 409), and a
-    :class:`BadInput` naming the file (a folder the user named is not a usable snapshot)."""
+    :class:`BadInput` naming the file (a folder the user named is not a usable snapshot).
+
+    The message names the snapshot (its version, or its folder's name before the manifest is
+    read) and the file, never the folder's full path: the service sends it to its clients."""
+
+    def __init__(self, message: str, snapshot: str, name: str):
+        super().__init__(f"snapshot {snapshot}, {name}: {message}")
 
 
 def sha256_of(path: Path) -> str:
@@ -97,7 +111,19 @@ class Manifest:
         return self.data["checksum"]
 
 
-def write_snapshot(
+def write_snapshot(graph: EntityGraph, out: Path, **manifest: Any) -> Manifest:
+    """Write ``graph`` to the new folder ``out`` in one step (``manifest``: the keyword arguments
+    of :func:`stage_snapshot`); refuse an existing folder or an empty graph."""
+    staged, written = stage_snapshot(graph, out, **manifest)
+    try:
+        publish(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return written
+
+
+def stage_snapshot(
     graph: EntityGraph,
     out: Path,
     *,
@@ -105,8 +131,9 @@ def write_snapshot(
     parent_version: str | None,
     created_at: str,
     verified_only: bool = True,
-) -> Manifest:
-    """Write ``graph`` to the new folder ``out``; refuse an existing folder or an empty graph."""
+) -> tuple[Path, Manifest]:
+    """Write ``graph`` as a snapshot to a hidden folder beside ``out`` (removed if writing fails):
+    the folder and its manifest, for :func:`publish` to move to ``out``."""
     if out.exists():
         raise SnapshotExists("the snapshot folder exists; snapshots are immutable, choose a new folder", out)
     if verified_only:
@@ -115,7 +142,7 @@ def write_snapshot(
         raise BadInput("the graph is empty (no edges): import or verify labels and run `pairloop graph "
                        "entities` first")
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    partial = out.parent / f".{out.name}{PARTIAL}{uuid.uuid4().hex[:8]}"
     partial.mkdir()
     try:
         _write_data(graph, partial)
@@ -134,23 +161,41 @@ def write_snapshot(
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         for path in partial.iterdir():
             path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.rename(partial, out)  # fails if someone created ``out`` meanwhile and put files in it
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return Manifest(manifest)
+    return partial, Manifest(manifest)
+
+
+def publish(staged: Path, out: Path) -> None:
+    """Move a staged snapshot to ``out`` in one step (fails if someone created ``out`` meanwhile
+    and put files in it)."""
+    os.rename(staged, out)
+
+
+@contextmanager
+def writing_snapshots(folder: Path) -> Iterator[None]:
+    """Be the only writer of snapshots into ``folder`` for the block (a lock file in it, held
+    until the writer ends, however it ends), and remove what dead writers left: every staging
+    folder there, since no other writer is alive now."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with file_lock(folder / LOCK_FILE):
+        for path in folder.iterdir():
+            if path.is_dir() and STAGED.fullmatch(path.name):
+                shutil.rmtree(path, ignore_errors=True)
+        yield
 
 
 def read_manifest(folder: Path) -> Manifest:
     path = folder / MANIFEST
     if not path.is_file():
-        raise SnapshotCorrupted("not a graph snapshot (no manifest.json)", folder)
+        raise SnapshotCorrupted("not a graph snapshot (no manifest.json)", folder.name, MANIFEST)
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SnapshotCorrupted(f"unreadable manifest: {exc}", path) from None
+        raise SnapshotCorrupted(f"unreadable manifest: {exc}", folder.name, MANIFEST) from None
     if data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
-        raise SnapshotCorrupted(f"not a {FORMAT} manifest", path)
+        raise SnapshotCorrupted(f"not a {FORMAT} manifest", folder.name, MANIFEST)
     return Manifest(data)
 
 
@@ -159,16 +204,17 @@ def verify(folder: Path) -> Manifest:
     on a mismatch)."""
     manifest = read_manifest(folder)
     files = manifest.data["files"]
+    snapshot = str(manifest.data.get("version") or folder.name)
     for name in DATA_FILES:
         path = folder / name
         if name not in files or not path.is_file():
-            raise SnapshotCorrupted("file missing from the snapshot", path)
+            raise SnapshotCorrupted("file missing from the snapshot", snapshot, name)
         if sha256_of(path) != files[name]["sha256"]:
             raise SnapshotCorrupted("checksum mismatch: the file differs from the snapshot's manifest "
-                                    "(corrupted or edited)", path)
+                                    "(corrupted or edited)", snapshot, name)
     if content_checksum({n: files[n]["sha256"] for n in DATA_FILES}) != manifest.checksum:
         raise SnapshotCorrupted("checksum mismatch: the manifest's checksum does not match its files",
-                                folder / MANIFEST)
+                                snapshot, MANIFEST)
     return manifest
 
 

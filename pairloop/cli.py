@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from pairloop.commands import (
+    check,
     demo,
     eei,
     evaluate,
@@ -51,6 +52,7 @@ app = typer.Typer(
 )
 app.command("init")(init.init)
 app.command("stats")(stats.stats)
+app.command("check")(check.check)
 app.add_typer(imports.app, name="import")
 app.command("demo")(demo.demo)
 app.add_typer(studio.app, name="studio")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 import migrations
@@ -12,15 +11,17 @@ from store.errors import SchemaOutdated
 
 
 def open_store(settings: Settings) -> Engine:
-    """An engine on the configured database; a fresh database is initialised on first use."""
+    """An engine on the configured database; a fresh database is initialised on first use (once,
+    when several commands start on it at once: the others wait for it, see :func:`migrations.initialise`)."""
     engine = make_engine(settings.db_url)
     check_connection(engine)
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
     head = migrations.head_revision()
-    if current is None:
-        migrations.upgrade(settings.db_url)
-    elif current != head:
+    current = migrations.current_revision(engine)
+    if current != head:
+        # No schema, or one another process is creating right now: under the migration lock
+        # the first creates it and the others find it done.
+        current = migrations.initialise(engine) or head
+    if current != head:
         raise SchemaOutdated(
             f"the database schema is at revision {current}, the code expects {head}: "
             "run `pairloop init` to upgrade it"

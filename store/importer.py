@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TypeVar
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from store import repository
-from store.formats.records import BehaviourRow, ItemRecord, PairRow
-from store.models import Behaviour, Item, Label, Pair
+from store.formats.records import Answer, BehaviourRow, ItemRecord, PairRow
 from store.taxonomy import Verdict, mirror_fine
 
 T = TypeVar("T")
@@ -29,6 +28,14 @@ def chunked(rows: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
         yield chunk
 
 
+def import_key(row: PairRow, answer: Answer) -> str:
+    """The idempotency key of one answer of a file's row: the row's identity (format, items'
+    source, the two ids in the file's order) and the answer's (actor, relation, fine code in the
+    file's order). Migration 0005 recomputes it from the stored columns for labels imported
+    under the earlier, separator-joined keys."""
+    return repository.label_key("import", *row.key, *answer.key())
+
+
 @dataclass
 class ImportReport:
     rows: int = 0
@@ -39,27 +46,17 @@ class ImportReport:
     skipped: int = 0
 
 
-def _counts(conn: Connection) -> tuple[int, int, int, int]:
-    return tuple(  # type: ignore[return-value]
-        conn.execute(select(func.count()).select_from(model)).scalar_one()
-        for model in (Item, Pair, Label, Behaviour)
-    )
-
-
 class Importer:
-    """Imports records on one connection and reports what was actually added."""
+    """Imports records on one connection and reports what this import added: the rows its own
+    inserts created, so an import running at the same time never inflates the report."""
 
     def __init__(self, conn: Connection, progress: Progress | None = None):
         self.conn = conn
         self.progress = progress or (lambda _n: None)
         self.report = ImportReport()
-        self._before = _counts(conn)
+        repository.serialise_imports(conn)
 
     def finish(self) -> ImportReport:
-        after = _counts(self.conn)
-        added = [b - a for a, b in zip(self._before, after, strict=True)]
-        (self.report.items_added, self.report.pairs_added,
-         self.report.labels_added, self.report.behaviour_added) = added
         return self.report
 
     def items(self, records: Iterable[ItemRecord]) -> None:
@@ -70,7 +67,7 @@ class Importer:
 
     def _write_items(self, records: list[ItemRecord], update: bool) -> None:
         latest = {(r.source, r.external_id): r.row() for r in records}
-        repository.upsert_items(self.conn, list(latest.values()), update=update)
+        self.report.items_added += repository.upsert_items(self.conn, list(latest.values()), update=update)
 
     def pairs(self, rows: Iterable[PairRow], round_id: int | None = None) -> None:
         for chunk in chunked(rows):
@@ -83,7 +80,7 @@ class Importer:
                                      ids[r.item_b.source, r.item_b.external_id])
                 for r in chunk
             ]
-            pair_ids = repository.ensure_pairs(self.conn, [(a, b) for a, b, _rev in ordered])
+            pair_ids = self._pairs([(a, b) for a, b, _rev in ordered])
             labels = []
             for row, (a, b, reversed_) in zip(chunk, ordered, strict=True):
                 for answer in row.answers:
@@ -99,9 +96,9 @@ class Importer:
                         "rationale": answer.rationale,
                         "presented_reversed": reversed_,
                         "round_id": round_id,
-                        "external_key": f"{row.key}:{answer.key()}",
+                        "external_key": import_key(row, answer),
                     })
-            repository.insert_labels(self.conn, labels)
+            self.report.labels_added += repository.insert_labels(self.conn, labels)
             self._advance(len(chunk))
 
     def behaviour(self, rows: Iterable[BehaviourRow]) -> None:
@@ -111,12 +108,16 @@ class Importer:
             self.report.skipped += len(chunk) - len(known)
             ordered = [repository.canonical(ids[r.source, r.external_a], ids[r.source, r.external_b])
                        for r in known]
-            pair_ids = repository.ensure_pairs(self.conn, [(a, b) for a, b, _rev in ordered])
-            repository.insert_behaviour(self.conn, [
+            pair_ids = self._pairs([(a, b) for a, b, _rev in ordered])
+            self.report.behaviour_added += repository.insert_behaviour(self.conn, [
                 {"pair_id": pair_ids[a, b], "kind": r.kind, "dataset": r.dataset, "count": r.count}
                 for r, (a, b, _rev) in zip(known, ordered, strict=True)
             ])
             self._advance(len(chunk))
+
+    def _pairs(self, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        self.report.pairs_added += repository.add_pairs(self.conn, pairs)
+        return repository.pair_ids(self.conn, pairs)
 
     def _item_ids(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """Item ids for (source, external id) keys that exist."""

@@ -23,16 +23,30 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from store.states import RoundPairStatus, RoundState, check_values
+
+MAX_ID = 2**31 - 1  # ids and seeds are kept in Integer columns: 32 bits on PostgreSQL
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UtcDateTime(TypeDecorator):
+    """A time with its zone. SQLite keeps no zone and reads a stored UTC time back naive;
+    PostgreSQL never does: both answer the same aware UTC time."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON, datetime: UtcDateTime()}
 
 
 class Item(Base):

@@ -76,3 +76,15 @@ def parse_relation(text: str) -> Relation:
         return Relation(key)
     except ValueError:
         raise ValueError(f"unknown relation {text!r} (expected one of {', '.join(RELATIONS)})") from None
+
+
+def parse_code(text: str) -> int | None:
+    """A label code written in ASCII digits (``"4"``); None for anything else.
+
+    ``str.isdigit`` also accepts ``"²"`` (which ``int`` then refuses) and ``int`` reads ``"٣"``
+    (Arabic-Indic three) as 3: neither is a code in a label file. Short strings only, so a
+    thousand-digit number is simply not a code rather than a conversion error.
+    """
+    if text.isascii() and text.isdigit() and len(text) <= 9:
+        return int(text)
+    return None

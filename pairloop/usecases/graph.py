@@ -231,31 +231,54 @@ class SnapshotTaken(SnapshotManifest):
 def take_snapshot(ctx: Context, out: Path | None = None, version: str | None = None,
                   evidence: EvidenceRule | None = None) -> SnapshotTaken:
     """Freeze the graph: Parquet, JSONL, GraphML and a manifest of checksums, in a new folder
-    (default DATA_DIR/snapshots/VERSION), registered as the next version (default vNNNN)."""
-    from knowledge_graph.snapshots import write_snapshot
+    (default DATA_DIR/snapshots/VERSION), registered as the next version (default vNNNN).
+
+    The folder appears and the version is registered together: the registration commits only
+    once the folder is in place. One process at a time writes snapshots into a folder, and it
+    first clears what a writer killed part-way left there: staging folders, and the snapshot
+    of this version that it published but did not live to register."""
+    from knowledge_graph.snapshots import publish, stage_snapshot, writing_snapshots
 
     evidence = evidence or EvidenceRule()
-    with ctx.engine.connect() as conn:
-        version = version or store_io.next_version(conn)
-        if store_io.get_snapshot(conn, version) is not None:
-            raise BadInput(f"snapshot version {version} exists; versions are immutable")
-        parent = store_io.latest_snapshot(conn)
-    out = out or ctx.settings.data_path / "snapshots" / version
-    if out.exists():
-        raise BadInput("the snapshot folder exists; snapshots are immutable, choose a new folder", out)
     graph, _report = _graph(ctx, evidence)
-    with ctx.progress.task(f"writing snapshot {version}") as advance:
-        manifest = write_snapshot(graph, out, version=version, parent_version=parent.version if parent else None,
-                                  created_at=store_io.now_iso(), verified_only=not evidence.include_unverified)
-        advance(1)
-    try:
-        with ctx.engine.begin() as conn:
-            store_io.register_snapshot(conn, manifest, str(out.resolve()))
-    except Exception:
-        # Not registered (e.g. another process took the version): the folder is ours, take it back.
-        shutil.rmtree(out, ignore_errors=True)
-        raise
+    with writing_snapshots(out.parent if out else ctx.settings.data_path / "snapshots"):
+        with ctx.engine.connect() as conn:
+            version = version or store_io.next_version(conn)
+            if store_io.get_snapshot(conn, version) is not None:
+                raise BadInput(f"snapshot version {version} exists; versions are immutable")
+            parent = store_io.latest_snapshot(conn)
+        out = out or ctx.settings.data_path / "snapshots" / version
+        if _unregistered(out, version):
+            shutil.rmtree(out)
+        with ctx.progress.task(f"writing snapshot {version}") as advance:
+            staged, manifest = stage_snapshot(graph, out, version=version, created_at=store_io.now_iso(),
+                                              parent_version=parent.version if parent else None,
+                                              verified_only=not evidence.include_unverified)
+            advance(1)
+        try:
+            with ctx.engine.begin() as conn:
+                store_io.register_snapshot(conn, manifest, str(out.resolve()))
+                publish(staged, out)
+        except BaseException:
+            # Not registered (another process took the version, the commit failed): the folder,
+            # staged or already moved into place, is ours; take it back.
+            shutil.rmtree(staged if staged.exists() else out, ignore_errors=True)
+            raise
     return SnapshotTaken(**manifest.data, path=str(out))
+
+
+def _unregistered(folder: Path, version: str) -> bool:
+    """Whether ``folder`` holds a snapshot of ``version`` (a version not registered) that a writer
+    published and died before registering. A folder that is no snapshot, or one of another
+    version, is never taken for one."""
+    from knowledge_graph.snapshots import SnapshotCorrupted, read_manifest
+
+    if not folder.is_dir():
+        return False
+    try:
+        return read_manifest(folder).data.get("version") == version
+    except SnapshotCorrupted:
+        return False
 
 
 class SnapshotInfo(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from annotator.llm import Labeller, Proposal, propose_cached
 from annotator.trust_gate import TrustGate
 from pairloop.usecases.context import Context
-from store.repository import insert_labels
+from store.repository import insert_labels, label_key
 from store.taxonomy import LabelSource, Verdict
 
 
@@ -35,6 +35,12 @@ class Proposed:
     report: ProposalReport
 
 
+def llm_key(scope: str, pair_id: int, model: str, prompt_version: str) -> str:
+    """An LLM label's idempotency key, collision-free whatever the model name holds (``qwen2.5:3b``).
+    Migration 0005 recomputes it for labels stored under the earlier ``llm:scope:pair:model:prompt``."""
+    return label_key("llm", scope, pair_id, model, prompt_version)
+
+
 def propose_labels(ctx: Context, labeller: Labeller, pair_ids: Sequence[int], gate: TrustGate | None,
                    *, scope: str, round_id: int | None = None) -> Proposed:
     """Ask ``labeller`` about ``pair_ids`` (answers are cached per pair, model and prompt
@@ -50,7 +56,7 @@ def propose_labels(ctx: Context, labeller: Labeller, pair_ids: Sequence[int], ga
         "fine_code": p.fine_code, "source": LabelSource.LLM.value, "actor": p.model,
         "prompt_version": p.prompt_version, "confidence": p.confidence, "rationale": p.rationale,
         "auto_accepted": pid in accepted, "round_id": round_id,
-        "external_key": f"llm:{scope}:{pid}:{p.model}:{p.prompt_version}",
+        "external_key": llm_key(scope, pid, p.model, p.prompt_version),
     } for pid, p in proposals.items() if p.relation is not None]
     with ctx.engine.begin() as conn:
         insert_labels(conn, labels)

@@ -41,8 +41,8 @@ from pairloop import service
 from pairloop.usecases.context import Context
 from pairloop.usecases.proposals import ProposalReport, propose_labels
 from pairloop.usecases.training import Retrained, load_or_train
-from store.errors import Conflict, NotFound
-from store.models import Label, LlmProposal, Round, RoundPair
+from store.errors import BadInput, Conflict, NotFound
+from store.models import MAX_ID, Label, LlmProposal, Round, RoundPair
 from store.states import UNFINISHED_ROUND_STATES, RoundPairStatus, RoundState
 from store.taxonomy import LabelSource, Verdict
 from store.verified import Vote, current_votes, decide, disputed_pairs
@@ -52,6 +52,8 @@ from store.verified import Vote, current_votes, decide, disputed_pairs
 
 def get_round(conn: Connection, round_id: int | None = None) -> Round:
     """A round by id; without an id, the newest round."""
+    if round_id is not None and not 1 <= round_id <= MAX_ID:  # beyond the column: no such round either
+        raise NotFound(f"no round {round_id}")
     stmt = select(Round).order_by(Round.id.desc()).limit(1) if round_id is None else \
         select(Round).where(Round.id == round_id)
     row = Session(bind=conn).scalars(stmt).first()
@@ -122,7 +124,11 @@ def select_pairs(ctx: Context, strategy: str, size: int, seed: int | None = None
     none) and record them as a new round, ``labelling``; its id. The seed defaults to the
     round's number."""
     from active_learning.rounds import select_round
+    from active_learning.strategies import get_strategy
 
+    get_strategy(strategy)  # an unknown name is refused before a classifier is trained for it
+    if seed is not None and not 0 <= seed <= MAX_ID:
+        raise BadInput(f"the seed must be a whole number from 0 to {MAX_ID}, not {seed}")
     model, version = load_or_train(ctx)
     with ctx.engine.connect() as conn:
         last = conn.execute(select(Round.id).order_by(Round.id.desc()).limit(1)).scalar_one_or_none()

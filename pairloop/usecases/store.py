@@ -195,3 +195,31 @@ def metrics(ctx: Context) -> Metrics:
                                     accuracy=r.metrics.get("accuracy"), kappa=r.metrics.get("kappa"),
                                     created_at=r.created_at) for r in reports],
     )
+
+
+# --- integrity --------------------------------------------------------------------------------------
+
+class IntegrityProblem(BaseModel):
+    check: str
+    count: int = Field(description="Rows, rounds or snapshots found.")
+    examples: list[str] = Field(description="The first of them: ids, or one line each.")
+
+
+class IntegrityChecked(BaseModel):
+    """What the integrity check found (each check is described in ``store/integrity.py``)."""
+
+    ok: bool = Field(description="No check found anything.")
+    checks: list[str] = Field(description="Every check run.")
+    problems: list[IntegrityProblem]
+
+
+def check_store(ctx: Context) -> IntegrityChecked:
+    """Check the store: rows pointing at rows that are gone, rounds stuck in a state no command
+    leaves, registered snapshots whose files fail their manifest."""
+    from knowledge_graph.snapshots import verify
+    from store.integrity import check_integrity
+
+    with ctx.engine.connect() as conn:
+        report = check_integrity(conn, verify)
+    return IntegrityChecked(ok=report.ok, checks=report.checks,
+                            problems=[IntegrityProblem(**vars(problem)) for problem in report.problems])

@@ -16,7 +16,9 @@ from pathlib import Path
 from store.errors import BadInput
 from store.formats.lines import table_rows
 from store.formats.records import Answer, BehaviourRow, ItemRecord, PairRow
+from store.models import Item
 from store.taxonomy import LabelSource, Relation
+from store.validation import fit_actor, fit_column, fit_item
 
 REQUIRED_FILES = ("item_titles.csv", "item_categories.csv", "bundle_item.csv", "session_item.csv")
 
@@ -26,7 +28,8 @@ def is_bundlerec_dir(path: Path) -> bool:
 
 
 def source_of(path: Path) -> str:
-    return f"bundlerec-{path.resolve().name}"
+    """The items' source: the folder's name, which must fit the store's source column."""
+    return fit_column(f"bundlerec-{path.resolve().name}", Item.source, "item source (from the folder name)", path, None)
 
 
 def _category_path(text: str, path: Path, line: int) -> str | None:
@@ -52,19 +55,23 @@ def read_items(directory: Path) -> Iterator[ItemRecord]:
         item_id, title = row["item ID"].strip(), html.unescape(row["titles"]).strip()
         if not item_id:
             raise BadInput("missing item ID", title_file, line)
+        fit_item(source, item_id, title_file, line)
         if title:
             yield ItemRecord(source, item_id, title, categories.get(item_id), line=line)
 
 
-def _groups(path: Path, group_col: str, item_col: str) -> dict[str, list[str]]:
+def _groups(path: Path, group_col: str, item_col: str) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Each group's members in file order, and the line each group first appears on."""
     groups: dict[str, list[str]] = defaultdict(list)
+    first_lines: dict[str, int] = {}
     for line, row in table_rows(path, ","):
         group, item = row.get(group_col, "").strip(), row.get(item_col, "").strip()
         if not group or not item:
             raise BadInput(f"missing {group_col if not group else item_col}", path, line)
+        first_lines.setdefault(group, line)
         if item not in groups[group]:
             groups[group].append(item)
-    return groups
+    return groups, first_lines
 
 
 def _intents(directory: Path) -> dict[str, str]:
@@ -78,16 +85,15 @@ def read_pairs(directory: Path) -> Iterator[PairRow]:
     """Within-bundle pairs between titled items, one answer per bundle that holds the pair."""
     items = {record.external_id: record for record in read_items(directory)}
     intents = _intents(directory)
-    for bundle, members in _groups(directory / "bundle_item.csv", "bundle ID", "item ID").items():
+    bundle_file = directory / "bundle_item.csv"
+    groups, first_lines = _groups(bundle_file, "bundle ID", "item ID")
+    for bundle, members in groups.items():
+        line = first_lines[bundle]
+        actor = fit_actor(f"bundlerec:bundle:{bundle}", bundle_file, line)
         titled = sorted((m for m in members if m in items), key=str)
         for a, b in combinations(titled, 2):
-            answer = Answer(
-                f"bundlerec:bundle:{bundle}",
-                Relation.COMPLEMENTARY,
-                source=LabelSource.HUMAN,
-                rationale=intents.get(bundle),
-            )
-            yield PairRow(0, items[a], items[b], [answer], f"{items[a].source}:{a}|{b}")
+            answer = Answer(actor, Relation.COMPLEMENTARY, source=LabelSource.HUMAN, rationale=intents.get(bundle))
+            yield PairRow(line, items[a], items[b], [answer], ("bundlerec", items[a].source, a, b))
 
 
 def read_behaviour(directory: Path) -> Iterator[BehaviourRow]:
@@ -95,7 +101,7 @@ def read_behaviour(directory: Path) -> Iterator[BehaviourRow]:
     source = source_of(directory)
     titled = {record.external_id for record in read_items(directory)}
     counts: Counter[tuple[str, str]] = Counter()
-    for members in _groups(directory / "session_item.csv", "session ID", "item ID").values():
+    for members in _groups(directory / "session_item.csv", "session ID", "item ID")[0].values():
         kept = sorted(m for m in members if m in titled)
         counts.update(combinations(kept, 2))
     for (a, b), count in counts.items():

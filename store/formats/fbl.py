@@ -15,7 +15,8 @@ from pathlib import Path
 from store.errors import BadInput
 from store.formats.lines import table_rows
 from store.formats.records import Answer, ItemRecord, PairRow
-from store.taxonomy import FBL2024_CODES, FINE_CODES, LabelSource, relation_of_fine
+from store.taxonomy import FBL2024_CODES, FINE_CODES, LabelSource, parse_code, relation_of_fine
+from store.validation import fit_actor, fit_item
 
 HEADER = [
     "ITEM_URL_1",
@@ -49,8 +50,8 @@ def guess_scheme(path: Path) -> FblScheme:
         return by_name
     for _line, row in table_rows(path, "\t"):
         for n in (1, 2, 3):
-            value = row.get(f"ANNOTATOR{n}_LABEL", "").strip()
-            if value.isdigit() and 3 < int(value) <= 9:
+            code = parse_code(row.get(f"ANNOTATOR{n}_LABEL", "").strip())
+            if code is not None and 3 < code <= 9:
                 return FblScheme.FBL2023
     raise BadInput(
         "cannot tell FBL2023 (fine codes 1–9) from FBL2024 (codes 1–3); "
@@ -63,14 +64,15 @@ def _item(url: str, name: str, path: Path, line: int, column: str) -> ItemRecord
     url, name = url.strip(), name.strip()
     if not url:
         raise BadInput(f"missing item id in {column}", path, line)
+    fit_item(SOURCE, url, path, line)
     return ItemRecord(SOURCE, url, name or url, line=line)
 
 
 def _answer(code_text: str, annotator: str, scheme: FblScheme, path: Path, line: int) -> Answer:
-    if not code_text.isdigit():
-        raise BadInput(f"label {code_text!r} is not a number", path, line)
-    code = int(code_text)
-    actor = f"fbl:{annotator}"
+    code = parse_code(code_text)
+    if code is None:
+        raise BadInput(f"label {code_text!r} is not a number in ASCII digits", path, line)
+    actor = fit_actor(f"fbl:{annotator}", path, line)
     if scheme is FblScheme.FBL2023:
         if code not in FINE_CODES:
             raise BadInput(f"unknown FBL2023 label code {code} (expected 1–9)", path, line)
@@ -99,5 +101,4 @@ def read_fbl(path: Path, scheme: FblScheme) -> Iterator[PairRow]:
             if code:
                 annotator = row[f"ANNOTATOR{n}_ID"].strip() or f"slot{n}"
                 answers.append(_answer(code, annotator, scheme, path, line))
-        key = f"{scheme.value}:{item_a.external_id}|{item_b.external_id}"
-        yield PairRow(line, item_a, item_b, answers, key)
+        yield PairRow(line, item_a, item_b, answers, (scheme.value, SOURCE, item_a.external_id, item_b.external_id))

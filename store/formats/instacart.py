@@ -10,6 +10,7 @@ from pathlib import Path
 from store.errors import BadInput
 from store.formats.lines import table_rows
 from store.formats.records import BehaviourRow, ItemRecord
+from store.validation import fit_item
 
 SOURCE = "instacart"
 BASKETS = "order_products__train.csv"
@@ -35,6 +36,7 @@ def read_items(directory: Path) -> Iterator[ItemRecord]:
             raise BadInput("missing product_id", path, line)
         if not name:
             raise BadInput("missing product_name", path, line)
+        fit_item(SOURCE, product_id, path, line)
         parts = [departments.get(row.get("department_id", "").strip()), aisles.get(row.get("aisle_id", "").strip())]
         category = " > ".join(part for part in parts if part) or None
         yield ItemRecord(SOURCE, product_id, name, category, line=line)

@@ -71,9 +71,9 @@ class Answer:
     confidence: float | None = None
     rationale: str | None = None
 
-    def key(self) -> str:
+    def key(self) -> tuple[str, str, int | None]:
         """What makes this answer distinct: a changed answer is a new label, the same one is not."""
-        return f"{self.actor}:{self.relation.value}:{self.fine_code or ''}"
+        return self.actor, self.relation.value, self.fine_code
 
 
 @dataclass(slots=True)
@@ -84,7 +84,9 @@ class PairRow:
     item_a: ItemRecord
     item_b: ItemRecord
     answers: list[Answer] = field(default_factory=list)
-    key: str = ""  # stable identity of the row's answers, for idempotent re-import
+    # Stable identity of the row's answers, for idempotent re-import: the format, the items'
+    # source and the two external ids in the file's order (a tuple, so no id can run into another).
+    key: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

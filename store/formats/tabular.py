@@ -8,19 +8,27 @@ category_b, item_source`` optional (they create the items when missing); ``relat
 (complementary / substitute / unrelated) and/or ``fine_code`` (1–9, item a → item b);
 ``actor`` (default ``import``), ``source`` (``human`` or ``import``, default ``import``),
 ``confidence`` (0–1). A row with neither relation nor fine code is an unlabelled pool pair.
+
+In JSONL, ids and the other text fields are JSON strings; a whole number is read as its decimal
+text (``7`` is the id ``"7"``), and anything else (an object, a list, ``true``, ``1.5``) is refused
+with FILE:LINE. ``fine_code`` and ``confidence`` may be JSON numbers. Codes are ASCII digits.
+Every format holds each field to :data:`store.validation.MAX_FIELD_CHARS` characters (see
+:mod:`store.validation` for the other rules a file's text must meet).
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from store.errors import BadInput
 from store.formats.lines import decoded_lines, table_rows
 from store.formats.records import Answer, ItemRecord, PairRow
-from store.taxonomy import FINE_CODES, LabelSource, parse_relation, relation_of_fine
+from store.taxonomy import FINE_CODES, LabelSource, parse_code, parse_relation, relation_of_fine
+from store.validation import fit_actor, fit_item, parse_json
 
 ITEM_COLUMNS = {"external_id", "title", "category_path", "description", "image_url", "source"}
 PAIR_REQUIRED = ("item_a", "item_b")
@@ -31,10 +39,7 @@ def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for line, text in enumerate(decoded_lines(path), start=1):
         if not text.strip():
             continue
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"invalid JSON: {exc.msg}", path, line) from None
+        value = parse_json(text, path, line)
         if not isinstance(value, dict):
             raise BadInput("each line must be a JSON object", path, line)
         yield line, value
@@ -45,76 +50,113 @@ def records(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
     return jsonl_rows(path) if kind == "jsonl" else table_rows(path, ",")
 
 
-def _text(row: dict[str, Any], key: str) -> str | None:
-    value = row.get(key)
-    if value is None:
-        return None
-    value = str(value).strip()
-    return value or None
+def _kind(value: Any) -> str:
+    """A JSON value's kind, in JSON's words."""
+    kinds = {bool: "true or false", float: "a number with a fraction", dict: "an object", list: "a list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
-def _required(row: dict[str, Any], key: str, path: Path, line: int) -> str:
-    value = _text(row, key)
-    if value is None:
-        raise BadInput(f"missing {key}", path, line)
-    return value
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One row of a file, read field by field; every complaint names its FILE:LINE."""
+
+    values: dict[str, Any]
+    path: Path
+    line: int
+
+    def text(self, key: str) -> str | None:
+        """A text field, stripped (None when absent or blank); a JSON whole number is its decimal text."""
+        value = self.values.get(key)
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        elif not isinstance(value, str):
+            raise BadInput(f"{key} must be a string (or a whole number), not {_kind(value)}", self.path, self.line)
+        return value.strip() or None
+
+    def required(self, key: str) -> str:
+        value = self.text(key)
+        if value is None:
+            raise BadInput(f"missing {key}", self.path, self.line)
+        return value
+
+    def confidence(self) -> float | None:
+        """``confidence``: a JSON number, or a decimal in ASCII, within 0–1."""
+        value = self.values.get("confidence")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            confidence = float(value)
+        elif (text := self.text("confidence")) is None:
+            return None
+        else:
+            try:
+                confidence = float(text) if text.isascii() else math.nan
+            except ValueError:
+                confidence = math.nan
+            if math.isnan(confidence):
+                raise BadInput(f"confidence {text!r} is not a number", self.path, self.line)
+        if not 0.0 <= confidence <= 1.0:
+            raise BadInput(f"confidence {confidence} is outside 0–1", self.path, self.line)
+        return confidence
+
+    def item(self, source: str, external_id: str, title: str | None, category: str | None = None,
+             **more: Any) -> ItemRecord:
+        """An item of this row, its key checked against the store's columns."""
+        fit_item(source, external_id, self.path, self.line)
+        return ItemRecord(source, external_id, title or external_id, category, line=self.line, **more)
+
+
+def _rows(path: Path, kind: str) -> Iterator[_Row]:
+    for line, values in records(path, kind):
+        yield _Row(values, path, line)
 
 
 def read_items(path: Path, kind: str, source: str | None = None) -> Iterator[ItemRecord]:
-    for line, row in records(path, kind):
-        extra = {k: v for k, v in row.items() if k not in ITEM_COLUMNS and v not in (None, "")}
-        if isinstance(row.get("attributes"), dict):
-            extra = {**extra.pop("attributes", {}), **row["attributes"]}
-        yield ItemRecord(
-            source=_text(row, "source") or source or DEFAULT_SOURCE,
-            external_id=_required(row, "external_id", path, line),
-            title=_required(row, "title", path, line),
-            category_path=_text(row, "category_path"),
-            description=_text(row, "description"),
-            image_url=_text(row, "image_url"),
+    for row in _rows(path, kind):
+        values = row.values
+        extra = {k: v for k, v in values.items() if k not in ITEM_COLUMNS and v not in (None, "")}
+        if isinstance(values.get("attributes"), dict):
+            extra = {**extra.pop("attributes", {}), **values["attributes"]}
+        yield row.item(
+            row.text("source") or source or DEFAULT_SOURCE,
+            row.required("external_id"),
+            row.required("title"),
+            row.text("category_path"),
+            description=row.text("description"),
+            image_url=row.text("image_url"),
             attributes=extra or None,
-            line=line,
         )
 
 
-def _answer(row: dict[str, Any], path: Path, line: int) -> Answer | None:
-    relation_text, fine_text = _text(row, "relation"), _text(row, "fine_code")
+def _answer(row: _Row) -> Answer | None:
+    relation_text, fine_text = row.text("relation"), row.text("fine_code")
     if relation_text is None and fine_text is None:
         return None
     fine = None
     if fine_text is not None:
-        if not fine_text.isdigit() or int(fine_text) not in FINE_CODES:
-            raise BadInput(f"unknown fine_code {fine_text!r} (expected 1–9)", path, line)
-        fine = int(fine_text)
+        fine = parse_code(fine_text)
+        if fine not in FINE_CODES:
+            raise BadInput(f"unknown fine_code {fine_text!r} (expected 1–9)", row.path, row.line)
     try:
         relation = parse_relation(relation_text) if relation_text else relation_of_fine(fine)
     except ValueError as exc:
-        raise BadInput(str(exc), path, line) from None
+        raise BadInput(str(exc), row.path, row.line) from None
     if fine is not None and relation_of_fine(fine) != relation:
-        raise BadInput(f"fine_code {fine} contradicts relation {relation.value}", path, line)
-    source_text = _text(row, "source") or LabelSource.IMPORT.value
+        raise BadInput(f"fine_code {fine} contradicts relation {relation.value}", row.path, row.line)
+    source_text = row.text("source") or LabelSource.IMPORT.value
     if source_text not in (LabelSource.HUMAN.value, LabelSource.IMPORT.value):
-        raise BadInput(f"label source {source_text!r} must be 'human' or 'import'", path, line)
-    confidence = None
-    if (conf_text := _text(row, "confidence")) is not None:
-        try:
-            confidence = float(conf_text)
-        except ValueError:
-            raise BadInput(f"confidence {conf_text!r} is not a number", path, line) from None
-        if not 0.0 <= confidence <= 1.0:
-            raise BadInput(f"confidence {confidence} is outside 0–1", path, line)
-    actor = _text(row, "actor") or "import"
-    return Answer(actor, relation, fine, LabelSource(source_text), confidence)
+        raise BadInput(f"label source {source_text!r} must be 'human' or 'import'", row.path, row.line)
+    actor = fit_actor(row.text("actor") or "import", row.path, row.line)
+    return Answer(actor, relation, fine, LabelSource(source_text), row.confidence())
 
 
 def read_pairs(path: Path, kind: str, source: str | None = None) -> Iterator[PairRow]:
-    for line, row in records(path, kind):
-        item_source = _text(row, "item_source") or source or DEFAULT_SOURCE
-        a, b = (_required(row, key, path, line) for key in PAIR_REQUIRED)
+    for row in _rows(path, kind):
+        item_source = row.text("item_source") or source or DEFAULT_SOURCE
+        a, b = (row.required(key) for key in PAIR_REQUIRED)
         if a == b:
-            raise BadInput("a pair of an item with itself", path, line)
-        item_a = ItemRecord(item_source, a, _text(row, "title_a") or a, _text(row, "category_a"), line=line)
-        item_b = ItemRecord(item_source, b, _text(row, "title_b") or b, _text(row, "category_b"), line=line)
-        answer = _answer(row, path, line)
-        key = f"pairs:{item_source}:{a}|{b}"
-        yield PairRow(line, item_a, item_b, [answer] if answer else [], key)
+            raise BadInput("a pair of an item with itself", path, row.line)
+        item_a = row.item(item_source, a, row.text("title_a"), row.text("category_a"))
+        item_b = row.item(item_source, b, row.text("title_b"), row.text("category_b"))
+        answer = _answer(row)
+        yield PairRow(row.line, item_a, item_b, [answer] if answer else [], ("pairs", item_source, a, b))

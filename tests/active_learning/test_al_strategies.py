@@ -21,6 +21,7 @@ from active_learning.strategies import (
     ranked_batch,
 )
 from pairloop.commands import simulate
+from store.errors import BadInput
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -98,7 +99,7 @@ def test_dynamic_records_the_shift_and_spreads_its_batch(sample_model, pool_cont
 
 
 def test_unknown_strategy_names_the_known_ones():
-    with pytest.raises(ValueError, match="unknown strategy 'best'; choose from random, least_confidence"):
+    with pytest.raises(BadInput, match="unknown strategy 'best'; choose from random, least_confidence"):
         get_strategy("best")
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
-from pairloop.api.dependencies import ContextDep, require_api_token
+from pairloop.api.dependencies import ContextDep, GuardedRoute, require_api_token
+from pairloop.api.errors import responses
 from pairloop.usecases import store
 from pairloop.usecases.store import Metrics
 
-router = APIRouter(prefix="/metrics", tags=["metrics"], dependencies=[Depends(require_api_token)])
+router = APIRouter(prefix="/metrics", tags=["metrics"], dependencies=[Depends(require_api_token)],
+                   route_class=GuardedRoute, responses=responses(401, 503))
 
 
 @router.get("", response_model=Metrics)

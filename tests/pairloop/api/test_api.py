@@ -15,12 +15,6 @@ from store.db import make_engine
 from store.importer import Importer
 
 
-@pytest.fixture
-def api(service) -> httpx.Client:
-    with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30) as http:
-        yield http
-
-
 @pytest.mark.parametrize("path", ["/rounds", "/rounds/1", "/labels/verified", "/labels/pairs/1", "/metrics"])
 def test_every_rest_route_needs_the_bearer_token(service, path):
     assert httpx.get(service.url + path).status_code == 401

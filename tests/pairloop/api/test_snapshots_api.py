@@ -9,7 +9,6 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from support.service import API_TOKEN
 
 from knowledge_graph.entities import build_dictionary, extract
 from knowledge_graph.graph import COMPLEMENTARY, build_graph
@@ -24,12 +23,6 @@ CATALOGUE = [
     CatalogueItem("s:3", "Nikon D3200 Digital SLR Camera", "Electronics > Camera > Digital Cameras"),
     CatalogueItem("s:4", "Canon EOS Rebel Digital SLR Camera", "Electronics > Camera > Digital Cameras"),
 ]
-
-
-@pytest.fixture
-def api(service) -> httpx.Client:
-    with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30) as http:
-        yield http
 
 
 @pytest.fixture
@@ -69,6 +62,20 @@ def test_a_corrupted_snapshot_is_refused_not_served(api, snapshot):
     refused = api.get("/snapshots/v0001/files/nodes.parquet")
     assert refused.status_code == 409 and "checksum mismatch" in refused.json()["detail"]
     assert api.get("/snapshots/v0001").status_code == 409
+
+
+def test_a_corrupted_snapshot_is_named_without_the_servers_folder(api, snapshot):
+    """The 409 names the version and the file; where the server keeps them stays its business."""
+    folder, _manifest = snapshot
+    (folder / "graph.graphml").chmod(0o644)
+    (folder / "graph.graphml").unlink()
+    detail = api.get("/snapshots/v0001").json()["detail"]
+    assert detail == "snapshot v0001, graph.graphml: file missing from the snapshot"
+    (folder / "manifest.json").chmod(0o644)
+    (folder / "manifest.json").write_text("{not json")
+    detail = api.get("/snapshots/v0001/files/nodes.jsonl").json()["detail"]
+    assert detail.startswith("snapshot v0001, manifest.json: unreadable manifest")
+    assert str(folder.parent) not in detail and str(folder.parent) not in api.get("/snapshots/v0001").text
 
 
 def test_every_snapshot_endpoint_declares_its_response(api):

@@ -188,3 +188,13 @@ def test_round_commands_report_as_before(cli, db_url):
     assert f"round {round_id} · verifying · test" in cli("round", "status", str(round_id)).stdout
     assert "no round 7" in cli("round", "close", "7", expect=2).stderr
     assert "has nothing in Label Studio yet" in cli("round", "sync", expect=2).stderr
+
+
+def test_ids_seeds_and_strategies_beyond_what_the_store_keeps_are_user_errors(cli, db_url):
+    """A 32-bit Integer column: a round id or seed past it is exit 2 with a message, on both
+    databases (PostgreSQL used to raise a DataError traceback)."""
+    seed_round(db_url, 3)
+    for too_big in ("3000000000", str(2**63)):
+        assert f"no round {too_big}" in cli("round", "status", too_big, expect=2).stderr
+    assert "the seed must be a whole number" in cli("round", "start", "--seed", "3000000000", expect=2).stderr
+    assert "unknown strategy 'nope'" in cli("round", "start", "--strategy", "nope", expect=2).stderr
