@@ -31,7 +31,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # The demo and the tests share one Label Studio installation (about 1 GB, installed once).
+# `pairloop init` first: a demo store left by an older pairloop is upgraded, not refused.
 demo: $(STAMP)
+	PAIRLOOP_DATA_DIR=$(CURDIR)/.pairloop/demo $(BIN)/pairloop init
 	PAIRLOOP_DATA_DIR=$(CURDIR)/.pairloop/demo \
 	PAIRLOOP_LABEL_STUDIO_HOME=$(CURDIR)/.pairloop/label-studio \
 	$(BIN)/pairloop demo
