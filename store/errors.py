@@ -17,6 +17,10 @@ class PairloopError(Exception):
     exit_code = 1
     http_status = 500
 
+    def with_hint(self, hint: str) -> PairloopError:
+        """The same kind of error, its message followed by what the user can do about it."""
+        return type(self)(f"{self}\n{hint}")
+
 
 class BadInput(PairloopError):
     """Input the user must fix. Names the file and line when there is one."""

@@ -120,8 +120,8 @@ def propose_cached(
             raise KeyError(f"no such pair id(s): {unknown[:5]}")
         try:
             proposals = labeller.propose([texts[pid] for pid in ids])
-        except LlmError as exc:  # the same kind, saying what is kept
-            raise type(exc)(f"{exc}\n({RESUME_HINT})") from exc
+        except LlmError as exc:
+            raise exc.with_hint(f"({RESUME_HINT})") from exc
         with engine.begin() as conn:
             store(conn, proposals)
         result.update((pid, p) for pid, p in zip(ids, proposals, strict=True))

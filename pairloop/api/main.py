@@ -20,19 +20,17 @@ from pairloop.api.routers import health, labels, metrics, rounds, snapshots, web
 from pairloop.api.worker import InboxWorker
 from pairloop.settings import Settings
 from pairloop.store_access import open_store
-from store.errors import PairloopError, ServiceUnavailable
+from store.errors import PairloopError
 
 # Each declares its routes' auth, error responses and route class (pairloop.api.dependencies.GuardedRoute).
 ROUTERS = (health.router, webhooks.router, rounds.router, labels.router, metrics.router, snapshots.router)
 
 
 async def pairloop_error(_request: Request, exc: Exception) -> JSONResponse:
-    """The only place errors become HTTP statuses: each kind carries its own."""
+    """The only place errors become HTTP statuses: each kind carries its own (and its message
+    says how to go on, as the CLI shows it)."""
     assert isinstance(exc, PairloopError)
-    detail = str(exc)
-    if isinstance(exc, ServiceUnavailable):
-        detail += " — work done so far is kept; retry to resume"
-    return JSONResponse({"detail": detail}, status_code=exc.http_status)
+    return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
 
 
 def _echoable(value: Any) -> bool:

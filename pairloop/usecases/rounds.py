@@ -49,7 +49,7 @@ def _kept(retry: str) -> Iterator[None]:
     try:
         yield
     except (ServiceUnavailable, ServiceFailed) as exc:
-        raise type(exc)(f"{exc}\nThe round keeps its state: {retry}") from exc
+        raise exc.with_hint(f"The round keeps its state: {retry}") from exc
 
 
 class RoundStart(BaseModel):

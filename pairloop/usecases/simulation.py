@@ -97,14 +97,14 @@ def simulate(ctx: Context, params: SimulationParams) -> Curve:
     file) is a :class:`BadInput` before anything is written."""
     from active_learning.selection import Constraints
     from active_learning.simulation import SimulationConfig, SimulationData, Simulator, aggregate, summarise
-    from active_learning.strategies import STRATEGIES
+    from active_learning.strategies import STRATEGIES, get_strategy
     from classifier.data import read_pair_file, require_labelled
 
     p = params
-    unknown = [s for s in p.strategies if s not in STRATEGIES]
-    if not p.strategies or unknown:
-        named = f"unknown strategy {', '.join(map(repr, unknown))}" if unknown else "no strategy given"
-        raise BadInput(f"{named}; choose from {', '.join(STRATEGIES)}")
+    if not p.strategies:
+        raise BadInput(f"no strategy given; choose from {', '.join(STRATEGIES)}")
+    for name in p.strategies:
+        get_strategy(name)  # an unknown name is a BadInput naming the known ones
     if p.oracle not in ORACLES:
         raise BadInput(f"unknown oracle {p.oracle!r}; choose from {', '.join(ORACLES)}")
     check_features(p.features)

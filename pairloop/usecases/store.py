@@ -156,7 +156,9 @@ def _verified_fields(label: VerifiedLabel) -> dict[str, Any]:
     return {"relation": label.relation, "fine_code": label.fine_code, "votes": label.n_votes, "basis": label.basis}
 
 
-class RoundFigures(BaseModel):
+class RoundRecord(BaseModel):
+    """A round as the learning curve reads it."""
+
     id: int
     state: RoundState
     strategy: str
@@ -176,21 +178,19 @@ class Metrics(BaseModel):
     """Store counts, each round's metrics (the learning curve), and LLM agreement reports."""
 
     store: StoreStats
-    rounds: list[RoundFigures]
+    rounds: list[RoundRecord]
     llm_agreement: list[LlmAgreement]
 
 
 def metrics(ctx: Context) -> Metrics:
-    settings = ctx.settings
     with ctx.engine.connect() as conn:
-        stats = counts.store_stats(conn, settings.majority_rule, settings.min_agreeing)
         rounds = conn.execute(select(Round.id, Round.state, Round.strategy, Round.metrics).order_by(Round.id)).all()
         reports = conn.execute(select(AgreementReport.model, AgreementReport.prompt_version, AgreementReport.n_pairs,
                                       AgreementReport.metrics, AgreementReport.created_at)
                                .order_by(AgreementReport.id)).all()
     return Metrics(
-        store=StoreStats.model_validate(stats),
-        rounds=[RoundFigures(id=r.id, state=r.state, strategy=r.strategy, metrics=r.metrics) for r in rounds],
+        store=store_stats(ctx),
+        rounds=[RoundRecord(id=r.id, state=r.state, strategy=r.strategy, metrics=r.metrics) for r in rounds],
         llm_agreement=[LlmAgreement(model=r.model, prompt_version=r.prompt_version, pairs=r.n_pairs,
                                     accuracy=r.metrics.get("accuracy"), kappa=r.metrics.get("kappa"),
                                     created_at=r.created_at) for r in reports],
