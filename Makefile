@@ -7,15 +7,18 @@ STAMP := $(VENV)/.pairloop-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PAIRLOOP_DATASETS ?= $(abspath ../shared/datasets)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: install test test-fast lint demo bench clean
+.PHONY: install test test-fast lint demo dashboard bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned resolve pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# llama-cpp-python (the tests' OpenAI-compatible server) compiles llama.cpp: built for a portable
+	# AVX2 target, not the build machine's CPU (a native build used AMX here and crashed on every batch).
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(STAMP)
@@ -38,8 +41,18 @@ demo: $(STAMP)
 	PAIRLOOP_LABEL_STUDIO_HOME=$(CURDIR)/.pairloop/label-studio \
 	$(BIN)/pairloop demo
 
+# The dashboard (and the REST API) on the demo's data, until Ctrl-C.
+dashboard: $(STAMP)
+	PAIRLOOP_DATA_DIR=$(CURDIR)/.pairloop/demo \
+	PAIRLOOP_LABEL_STUDIO_HOME=$(CURDIR)/.pairloop/label-studio \
+	$(BIN)/pairloop serve
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# docs/configuration.md is generated from pairloop/settings.py (a test fails while it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m pairloop.settings_doc
 
 clean:
 	rm -rf .pairloop .pytest_cache

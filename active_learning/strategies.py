@@ -14,23 +14,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from modAL.disagreement import max_disagreement_sampling
-from modAL.uncertainty import (
-    classifier_margin,
-    classifier_uncertainty,
-    entropy_sampling,
-    margin_sampling,
-    uncertainty_sampling,
-)
-from sklearn.cluster import KMeans
 
-from active_learning.shift import diversity_space, domain_shift
-from classifier.committee import RelationCommittee
-from classifier.encoders import Matrix
 from store.errors import BadInput
+
+# modAL (which imports torch) and scikit-learn load when a strategy queries: commands that only
+# name a strategy (``DEFAULT_STRATEGY``, ``get_strategy``'s check) start without them.
+if TYPE_CHECKING:
+    from classifier.committee import RelationCommittee
+    from classifier.encoders import Matrix
 
 
 @dataclass
@@ -86,6 +80,8 @@ class LeastConfidence(Strategy):
     name = "least_confidence"
 
     def query(self, context: QueryContext, n: int) -> Ranking:
+        from modAL.uncertainty import uncertainty_sampling
+
         return _ranked(*uncertainty_sampling(context.committee, context.X_pool, n_instances=n))
 
 
@@ -95,6 +91,8 @@ class Margin(Strategy):
     name = "margin"
 
     def query(self, context: QueryContext, n: int) -> Ranking:
+        from modAL.uncertainty import margin_sampling
+
         index, margin = margin_sampling(context.committee, context.X_pool, n_instances=n)
         return _ranked(index, 1.0 - margin)
 
@@ -105,6 +103,8 @@ class Entropy(Strategy):
     name = "entropy"
 
     def query(self, context: QueryContext, n: int) -> Ranking:
+        from modAL.uncertainty import entropy_sampling
+
         return _ranked(*entropy_sampling(context.committee, context.X_pool, n_instances=n))
 
 
@@ -132,6 +132,8 @@ class QueryByCommittee(Strategy):
     name = "qbc"
 
     def query(self, context: QueryContext, n: int) -> Ranking:
+        from modAL.disagreement import max_disagreement_sampling
+
         return _ranked(*max_disagreement_sampling(_ModalCommittee(context.committee), context.X_pool, n_instances=n))
 
 
@@ -155,6 +157,10 @@ class RankedBatch(Strategy):
         return {"dim": self.dim}
 
     def query(self, context: QueryContext, n: int) -> Ranking:
+        from modAL.uncertainty import classifier_uncertainty
+
+        from active_learning.shift import diversity_space
+
         uncertainty = classifier_uncertainty(context.committee, context.X_pool)
         pool, labelled = diversity_space(context.X_pool, context.X_labelled, self.dim)
         return ranked_batch(uncertainty, pool, labelled, n)
@@ -197,6 +203,11 @@ class Dynamic(Strategy):
         return {"widen": self.widen, "dim": self.dim}
 
     def query(self, context: QueryContext, n: int) -> Ranking:
+        from modAL.uncertainty import classifier_margin
+        from sklearn.cluster import KMeans
+
+        from active_learning.shift import diversity_space, domain_shift
+
         margin = classifier_margin(context.committee, context.X_pool)
         pool, labelled = diversity_space(context.X_pool, context.X_labelled, self.dim)
         shift = domain_shift(labelled, pool, context.rng)

@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import krippendorff
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
@@ -62,6 +61,8 @@ def alpha(votes_by_pair: dict[int, list[Vote]]) -> float | None:
             matrix[column[vote.actor], j] = RELATIONS.index(vote.relation.value)
     if len(np.unique(matrix[~np.isnan(matrix)])) < 2:
         return 1.0  # everyone always gave the same answer: perfect, though alpha is 0/0
+    import krippendorff  # loaded on first use, not by every command that imports this module
+
     return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))
 
 

@@ -6,25 +6,29 @@ Errors come out as two types the round code can catch: :class:`LabelStudioUnavai
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from label_studio_sdk import LabelStudio as _Client
-from label_studio_sdk.core.api_error import ApiError
 
 from annotator.annotations import answer_result
-from annotator.interface import ANSWERS_FIELD, ItemView, item_html, label_config, proposal_summary
+from annotator.interface import ANSWERS_FIELD, ItemView, item_fields, label_config, proposal_summary
 from store.errors import ServiceFailed, ServiceUnavailable
+
+if TYPE_CHECKING:  # the SDK is imported when a client is made: commands that never talk to Label Studio skip it
+    from label_studio_sdk.core.api_error import ApiError
 
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
 # An adjudication task names its pair under its own key, so that nothing that reads verification
 # tasks (a webhook delivery, ``round sync``) ever takes an adjudicator's answer for a vote.
 ADJUDICATED_PAIR = "adjudicated_pair_id"
+CLOSED_SUFFIX = " · closed"  # ends the title of a closed round's projects
+PROJECT_TITLE_MAX = 50  # Label Studio's limit on a project's title
 DEFAULT_CHUNK = 1000
 LIST_PAGE = 500
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
@@ -77,8 +81,7 @@ class PairTask:
             "pair_id" if self.answers is None else ADJUDICATED_PAIR: self.pair_id,
             "round_id": self.round_id,
             "presented_reversed": self.presented_reversed,
-            "item_1_html": item_html(self.item_1),
-            "item_2_html": item_html(self.item_2),
+            **item_fields(self.item_1, self.item_2),
             "llm_summary": proposal_summary(
                 *(
                     (proposal.relation, proposal.fine_code, proposal.confidence, proposal.rationale)
@@ -128,6 +131,9 @@ class LabelStudio:
     """
 
     def __init__(self, url: str, token: str, timeout: float = 120.0):
+        from label_studio_sdk import LabelStudio as _Client
+        from label_studio_sdk.core.api_error import ApiError
+
         self.url = url.rstrip("/")
         self.token_kind = token_kind(token)
         try:
@@ -137,6 +143,8 @@ class LabelStudio:
             raise LabelStudioError(f"Label Studio token refused: {_detail(exc)}") from None
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
+        from label_studio_sdk.core.api_error import ApiError
+
         try:
             return call()
         except httpx.TransportError as exc:
@@ -177,14 +185,26 @@ class LabelStudio:
         return project.id
 
     def project(self, project_id: int) -> dict[str, Any]:
-        """Title, model version, overlap and task / annotation counts of one project."""
+        """Title, description, model version, overlap and task / annotation counts of one project."""
         project = self._call("get project", lambda: self._client.projects.get(id=project_id))
         return {
-            "id": project.id, "title": project.title, "model_version": project.model_version,
+            "id": project.id, "title": project.title, "description": project.description,
+            "model_version": project.model_version,
             "maximum_annotations": project.maximum_annotations, "task_number": project.task_number,
             "num_tasks_with_annotations": project.num_tasks_with_annotations,
             "total_annotations_number": project.total_annotations_number,
         }
+
+    def mark_closed(self, project_id: int, note: str) -> str:
+        """Title the project "… · closed" (once) and show ``note`` as its description and as the
+        instructions annotators see before they answer; the new title."""
+        title = self._call("get project", lambda: self._client.projects.get(id=project_id)).title or ""
+        if not title.endswith(CLOSED_SUFFIX):
+            title = title[:PROJECT_TITLE_MAX - len(CLOSED_SUFFIX)] + CLOSED_SUFFIX
+        self._call("update project", lambda: self._client.projects.update(
+            id=project_id, title=title, description=note, expert_instruction=f"<p>{html.escape(note)}</p>",
+            show_instruction=True))
+        return title
 
     def project_ids(self) -> list[int]:
         """Ids of the projects the token's user can see."""

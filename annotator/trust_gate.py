@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scipy.stats import beta
 from sqlalchemy import Connection, select
 
 from annotator.llm.base import Proposal, ProposalStatus
@@ -65,6 +64,8 @@ def precision_lower_bound(correct: int, n: int, level: float = DEFAULT_LEVEL) ->
     """One-sided Clopper-Pearson lower bound on a precision of ``correct``/``n``."""
     if n == 0 or correct == 0:
         return 0.0
+    from scipy.stats import beta  # scipy.stats loads on first use: it is slow to import
+
     return float(beta.ppf(1.0 - level, correct, n - correct + 1))
 
 

@@ -12,6 +12,15 @@ them, and ``round sync`` lists them into the same inbox (:mod:`annotator.adjudic
 Ordering: the verified rule takes each actor's *latest* label by row id, so an event that
 is older than what is stored for its annotation (a late, reordered delivery) is skipped
 rather than appended; a deleted annotation is never resurrected by a late create/update.
+
+A closed round takes no more answers: an event for one of its pairs (a vote, a ruling, a change
+or a deletion) is still stored, flagged ``late``, and never counts (:mod:`store.verified`). The
+round's row is read under a share lock (PostgreSQL; SQLite has one writer), so an event is
+either processed before the close commits or seen as late.
+
+Annotators are actors ``label-studio:<user id>`` (a delivery names the user by id only); the
+e-mails Label Studio's user list gives for them are cached in ``annotator_names``
+(:func:`remember_names`) by the round steps that talk to Label Studio.
 """
 
 from __future__ import annotations
@@ -26,13 +35,14 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from annotator.annotations import read_answer
 from annotator.label_studio import ADJUDICATED_PAIR
 from store.errors import BadInput
-from store.models import MAX_ID, Label, RoundPair, WebhookEvent
+from store.models import MAX_ID, AnnotatorName, Label, Round, RoundPair, WebhookEvent
 from store.repository import insert_ignore, insert_labels
+from store.states import RoundState
 from store.taxonomy import LabelSource, Verdict, mirror_fine
 from store.validation import json_text_problem
 
@@ -67,12 +77,14 @@ class ProcessReport:
 
     processed: int = 0
     labels_added: int = 0
+    late: int = 0  # of the labels added, those for a closed round
     skipped: Counter = field(default_factory=Counter)
     errors: dict[int, str] = field(default_factory=dict)
 
     def add(self, other: ProcessReport) -> None:
         self.processed += other.processed
         self.labels_added += other.labels_added
+        self.late += other.late
         self.skipped.update(other.skipped)
         self.errors.update(other.errors)
 
@@ -123,6 +135,26 @@ def actor_of(completed_by: Any) -> str:
     if user is None:
         raise BadEvent("annotation without completed_by")
     return f"label-studio:{user}"
+
+
+def remember_names(conn: Connection, names: Mapping[str, str]) -> None:
+    """Cache actor → e-mail (new actors added, changed e-mails updated)."""
+    if not names:
+        return
+    table = AnnotatorName.__table__
+    now = datetime.now(UTC)
+    rows = [{"actor": actor, "email": email[:255], "updated_at": now} for actor, email in names.items()]
+    insert_ignore(conn, table, rows)
+    conn.execute(update(table).where(table.c.actor == bindparam("a"), table.c.email != bindparam("e"))
+                 .values(email=bindparam("e"), updated_at=now), [{"a": r["actor"], "e": r["email"]} for r in rows])
+
+
+def cached_names(conn: Connection, actors: Sequence[str]) -> dict[str, str]:
+    """The cached e-mails of these actors (those never seen are absent)."""
+    if not actors:
+        return {}
+    return dict(conn.execute(select(AnnotatorName.actor, AnnotatorName.email)
+                             .where(AnnotatorName.actor.in_(list(actors)))).all())
 
 
 def _state_key(data: Mapping[str, Any]) -> Callable[[int, Any], str]:
@@ -334,9 +366,23 @@ def _process_batch(conn: Connection, event_ids: Sequence[int]) -> ProcessReport:
             report.labels_added += 1
         else:
             report.skipped[outcome] += 1
+    closed = _closed_rounds(conn, {row["round_id"] for row in rows} - {None})
+    for row in rows:  # every row gets the key: one executemany takes its columns from the first row
+        row["late"] = row["round_id"] in closed
+    report.late = sum(row["late"] for row in rows)
     insert_labels(conn, rows)
     report.processed = len(claimed)
     return report
+
+
+def _closed_rounds(conn: Connection, round_ids: set[int]) -> set[int]:
+    """Which of these rounds are closed, read under a share lock: a close waits for this batch to
+    commit, and a batch waits for a close under way to commit (PostgreSQL; SQLite has one writer)."""
+    if not round_ids:
+        return set()
+    rows = conn.execute(select(Round.id, Round.state).where(Round.id.in_(sorted(round_ids)))
+                        .order_by(Round.id).with_for_update(read=True))
+    return {round_id for round_id, state in rows if state == RoundState.CLOSED}
 
 
 def _lock_annotations(conn: Connection, annotation_ids: Sequence[int]) -> None:

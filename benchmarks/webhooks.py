@@ -25,14 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from sqlalchemy import func, select
 
 import migrations
 from annotator.annotations import answer_result
-from annotator.interface import label_config
+from annotator.interface import ItemView, item_fields, label_config
 from annotator.webhooks import SECRET_HEADER
 from benchmarks._postgres import create_database, drop_database
+from benchmarks._serve import start_serve
 from store.db import make_engine
 from store.models import Label, Round, RoundPair, WebhookEvent
 from store.repository import ensure_pairs, item_ids, upsert_items
@@ -43,6 +43,7 @@ SECRET = "bench-secret"
 N_PAIRS = 200
 MAX_CONNECTIONS = 64
 WARM_UP_S = 2.0
+ITEM_FIELDS = item_fields(ItemView("a"), ItemView("b"))  # task data as pairloop pushes it
 
 
 def _free_port() -> int:
@@ -82,8 +83,8 @@ def _bodies(n: int, round_id: int, pair_ids: list[int]) -> list[bytes]:
         bodies.append(json.dumps({
             "action": "ANNOTATION_CREATED", "project": project,
             "task": {"id": task_id, "data": {"pair_id": pair_ids[i % N_PAIRS], "round_id": round_id,
-                                              "presented_reversed": False, "item_1_html": "<h3>a</h3>",
-                                              "item_2_html": "<h3>b</h3>", "llm_summary": "complementary."},
+                                              "presented_reversed": False, **ITEM_FIELDS,
+                                              "llm_summary": "complementary."},
                      "total_annotations": 1, "overlap": 3},
             "annotation": {"id": i + 1, "task": task_id, "project": 1, "completed_by": i % 8 + 1,
                            "result": answer_result(relations[i % 3], comment="bench"),
@@ -162,17 +163,7 @@ def _serve(url: str, data_dir: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "PAIRLOOP_DATABASE_URL": url, "PAIRLOOP_DATA_DIR": str(data_dir),
            "PAIRLOOP_SERVICE_PORT": str(port), "PAIRLOOP_WEBHOOK_SECRET": SECRET,
            "PAIRLOOP_API_TOKEN": "bench-token"}
-    process = subprocess.Popen([str(Path(sys.executable).parent / "pairloop"), "serve"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"pairloop serve did not start: {process.stderr.read().decode()[-2000:]}")
+    return start_serve(env, port)
 
 
 def _count_after(url: str, expected: int, timeout_s: float = 120.0) -> tuple[int, int, float]:

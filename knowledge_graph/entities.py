@@ -7,7 +7,9 @@ LLM-KERec's entity dictionary, built from the catalogue itself:
   gives no entity; a leaf found under several parents ("Cases", "Casual") is qualified by
   its parent ("case (cases & sleeves)").
 * **title entities** — the head noun phrase of the title ("battery charger"), the longest
-  candidate seen at least ``min_count`` times in the catalogue.
+  candidate seen at least ``min_count`` times in the catalogue. A title in Japanese (any kana
+  or kanji) takes :mod:`knowledge_graph.japanese` instead, with a dictionary of its own built
+  from the Japanese titles (油性ボールペン → ボールペン); Latin titles never see it.
 
 Items the dictionary cannot place can be tagged by :mod:`knowledge_graph.tagger`.
 """
@@ -18,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from knowledge_graph.japanese import JapaneseTerms, build_terms, is_japanese
 from knowledge_graph.records import CatalogueItem
 from knowledge_graph.text import head_candidates, normalise_term
 
@@ -47,11 +50,18 @@ class EntityDictionary:
     categories: dict[str, str] = field(default_factory=dict)  # category path -> entity
     terms: frozenset[str] = frozenset()
     min_count: int = 3
+    japanese: JapaneseTerms | None = None  # None: the catalogue had no Japanese title
+
+    def title_term(self, title: str) -> str | None:
+        """The title's head term in the dictionary, by the path its script takes."""
+        if is_japanese(title):
+            return self.japanese.term(title) if self.japanese else None
+        return next((t for t in reversed(head_candidates(title)) if t in self.terms), None)
 
     def mentions(self, item: CatalogueItem) -> tuple[Mention, ...]:
         """The item's entities: its title head term first (the more specific), then its category."""
         found: list[Mention] = []
-        term = next((t for t in reversed(head_candidates(item.title)) if t in self.terms), None)
+        term = self.title_term(item.title)
         if term:
             found.append(Mention(term, TITLE))
         category = self.categories.get(item.category_path or "")
@@ -81,13 +91,18 @@ def _category_entities(paths: Iterable[str]) -> dict[str, str]:
 
 
 def build_dictionary(items: Sequence[CatalogueItem], min_count: int = 3) -> EntityDictionary:
-    """The entity dictionary of a catalogue: specific category leaves and frequent title heads."""
+    """The entity dictionary of a catalogue: specific category leaves and frequent title heads,
+    English and Japanese titles each counted on their own."""
     counts: Counter[str] = Counter()
+    japanese: list[str] = []
     for item in items:
-        counts.update(head_candidates(item.title))
+        if is_japanese(item.title):
+            japanese.append(item.title)
+        else:
+            counts.update(head_candidates(item.title))
     terms = frozenset(term for term, n in counts.items() if n >= min_count)
     categories = _category_entities(item.category_path for item in items if item.category_path)
-    return EntityDictionary(categories, terms, min_count)
+    return EntityDictionary(categories, terms, min_count, build_terms(japanese, min_count) if japanese else None)
 
 
 @dataclass
@@ -127,6 +142,17 @@ class Extraction:
                 for e, m in sorted(members.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:10]
             ],
         }
+
+
+def coverage_by_script(items: Iterable[CatalogueItem], extraction: Extraction) -> dict[str, dict[str, float]]:
+    """Items and placed items by the path their titles take: ``japanese`` or ``latin``."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for item in items:
+        tally = counts["japanese" if is_japanese(item.title) else "latin"]
+        tally["items"] += 1
+        tally["matched"] += bool(extraction.mentions.get(item.key))
+    return {script: {"items": c["items"], "matched": c["matched"], "coverage": round(c["matched"] / c["items"], 4)}
+            for script, c in sorted(counts.items())}
 
 
 def extract(items: Iterable[CatalogueItem], dictionary: EntityDictionary) -> Extraction:

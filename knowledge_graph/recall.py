@@ -27,6 +27,11 @@ from store.errors import BadInput
 
 Ranked = list[tuple[str, float]]
 
+# Why the complementary route offers nothing for an item.
+NO_ENTITY = "no_entity"  # its title and category gave no entity
+NO_EDGE = "no_complementary_edge"  # none of its entities has a complementary edge
+NO_CANDIDATES = "no_candidate_items"  # the complementary entities have no item but the item itself
+
 
 class Recommender(Protocol):
     def recommend(self, item: str, k: int = 10) -> Ranked: ...
@@ -88,6 +93,16 @@ class GraphRecall:
             for other, weight in neighbours:
                 route[entity, other] = weight / total / len(entities)
         return route
+
+    def empty_reason(self, item: str) -> str | None:
+        """Why the route offers no item for ``item`` (:data:`NO_ENTITY`, :data:`NO_EDGE`,
+        :data:`NO_CANDIDATES`), or None when it offers some."""
+        route = self.entity_route(item)
+        if not self.graph.item_entities[item]:
+            return NO_ENTITY
+        if not route:
+            return NO_EDGE
+        return None if self.route_items(item) else NO_CANDIDATES
 
     def route_items(self, item: str) -> list[str]:
         """Every item the complementary route can offer for ``item``."""

@@ -21,17 +21,17 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from knowledge_graph.columnar import TextColumns, write_lines
 from knowledge_graph.graph import SOURCES, Edge, EntityGraph, Node
-from knowledge_graph.graphml import write_graphml
 from store.errors import BadInput, Conflict
 from store.locks import file_lock
+
+# pyarrow loads when a snapshot is written or read, not to verify one (``pairloop check``).
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 FORMAT = "pairloop-kg-snapshot/1"
 MANIFEST = "manifest.json"
@@ -42,15 +42,30 @@ PARTIAL = ".partial-"
 STAGED = re.compile(rf"\..+{re.escape(PARTIAL)}[0-9a-f]+")
 LOCK_FILE = ".pairloop-snapshots.lock"  # held by the one process writing snapshots into a folder
 
-NODE_SCHEMA = pa.schema([("entity", pa.string()), ("n_items", pa.int64()), ("methods", pa.list_(pa.string()))])
-EDGE_SCHEMA = pa.schema([
-    ("a", pa.string()), ("b", pa.string()), ("relation", pa.string()),
-    ("weight", pa.float64()), ("confidence", pa.float64()),
-    ("n_item_pairs", pa.int64()), ("n_entity_labels", pa.int64()), ("verified", pa.bool_()),
-    *((f"n_{source}", pa.int64()) for source in SOURCES),  # the Edge tuple's field order
-    ("rounds", pa.list_(pa.int64())), ("evidence", pa.list_(pa.string())),
-])
-ITEM_SCHEMA = pa.schema([("item", pa.string()), ("entities", pa.list_(pa.string()))])
+
+@cache
+def _schemas() -> dict[str, pa.Schema]:
+    import pyarrow as pa
+
+    return {
+        "NODE_SCHEMA": pa.schema([("entity", pa.string()), ("n_items", pa.int64()),
+                                  ("methods", pa.list_(pa.string()))]),
+        "EDGE_SCHEMA": pa.schema([
+            ("a", pa.string()), ("b", pa.string()), ("relation", pa.string()),
+            ("weight", pa.float64()), ("confidence", pa.float64()),
+            ("n_item_pairs", pa.int64()), ("n_entity_labels", pa.int64()), ("verified", pa.bool_()),
+            *((f"n_{source}", pa.int64()) for source in SOURCES),  # the Edge tuple's field order
+            ("rounds", pa.list_(pa.int64())), ("evidence", pa.list_(pa.string())),
+        ]),
+        "ITEM_SCHEMA": pa.schema([("item", pa.string()), ("entities", pa.list_(pa.string()))]),
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """``NODE_SCHEMA``, ``EDGE_SCHEMA`` and ``ITEM_SCHEMA``, the Parquet files' Arrow schemas, built on first use."""
+    if name in ("NODE_SCHEMA", "EDGE_SCHEMA", "ITEM_SCHEMA"):
+        return _schemas()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SnapshotExists(BadInput):
@@ -82,15 +97,23 @@ def content_checksum(file_hashes: dict[str, str]) -> str:
 
 
 def _tables(graph: EntityGraph) -> dict[str, pa.Table]:
+    import pyarrow as pa
+
     def table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
         # Tuples convert to an Arrow struct in one pass in C, then split into columns for free.
         return pa.Table.from_struct_array(pa.array(rows, type=pa.struct(list(schema))))
 
-    return {"nodes": table(graph.nodes, NODE_SCHEMA), "edges": table(graph.edges, EDGE_SCHEMA),
-            "item_entities": table(sorted(graph.item_entities.items()), ITEM_SCHEMA)}
+    schemas = _schemas()
+    return {"nodes": table(graph.nodes, schemas["NODE_SCHEMA"]), "edges": table(graph.edges, schemas["EDGE_SCHEMA"]),
+            "item_entities": table(sorted(graph.item_entities.items()), schemas["ITEM_SCHEMA"])}
 
 
 def _write_data(graph: EntityGraph, folder: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from knowledge_graph.columnar import TextColumns, write_lines
+    from knowledge_graph.graphml import write_graphml
+
     texts = {name: TextColumns(table) for name, table in _tables(graph).items()}
     for name, text in texts.items():
         pq.write_table(text.table, folder / f"{name}.parquet", compression="zstd")
@@ -226,6 +249,8 @@ class LoadedSnapshot:
 
 
 def _columns(path: Path) -> dict[str, list]:
+    import pyarrow.parquet as pq
+
     table = pq.read_table(path)
     return {name: table.column(name).to_pylist() for name in table.column_names}
 

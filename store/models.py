@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -28,6 +29,7 @@ from sqlalchemy.types import TypeDecorator
 from store.states import RoundPairStatus, RoundState, check_values
 
 MAX_ID = 2**31 - 1  # ids and seeds are kept in Integer columns: 32 bits on PostgreSQL
+ENTITY_SOURCE = "kg-entity"  # the item source of knowledge-graph entities (see ItemEntity)
 
 
 def utcnow() -> datetime:
@@ -88,6 +90,8 @@ class Label(Base):
 
     ``fine_code`` is stored in the pair's canonical order (item a → item b);
     ``presented_reversed`` records that the labeller saw the items the other way round.
+    ``late`` marks an answer (or its change or deletion) that reached the store after its round
+    closed: kept in the history, never a vote (:mod:`store.verified`).
     """
 
     __tablename__ = "labels"
@@ -114,6 +118,8 @@ class Label(Base):
     auto_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
     adjudication: Mapped[bool] = mapped_column(Boolean, default=False)
     presented_reversed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Server default only: inserts that do not set it leave the column out (older schemas lack it).
+    late: Mapped[bool] = mapped_column(Boolean, server_default=false())
     round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id", ondelete="SET NULL"))
     ls_task_id: Mapped[int | None] = mapped_column(Integer)
     ls_annotation_id: Mapped[int | None] = mapped_column(Integer)
@@ -157,7 +163,8 @@ class Round(Base):
     strategy: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]]
     seed: Mapped[int] = mapped_column(Integer)
-    classifier_version: Mapped[str | None] = mapped_column(String(64))
+    classifier_version: Mapped[str | None] = mapped_column(String(64))  # the one that selected the pairs
+    closed_classifier_version: Mapped[str | None] = mapped_column(String(64))  # the one its close trained or kept
     ls_project_id: Mapped[int | None] = mapped_column(Integer)
     last_synced_at: Mapped[datetime | None]
     metrics: Mapped[dict[str, Any] | None]
@@ -178,6 +185,17 @@ class RoundPair(Base):
     score: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default=RoundPairStatus.SELECTED.value)
     ls_task_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class AnnotatorName(Base):
+    """How Label Studio names an actor (its user's e-mail), cached so that reports show people
+    by e-mail without asking Label Studio each time; labels keep the stable actor id."""
+
+    __tablename__ = "annotator_names"
+
+    actor: Mapped[str] = mapped_column(String(255), primary_key=True)
+    email: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LlmProposal(Base):
@@ -244,7 +262,7 @@ class Snapshot(Base):
 class ItemEntity(Base):
     """An item's entity (a concept term of the knowledge graph), found by one extraction method.
 
-    Entities are items themselves, of source ``kg-entity``, so that entity pairs go through
+    Entities are items themselves, of source :data:`ENTITY_SOURCE`, so that entity pairs go through
     the same pairs, LLM proposals, Label Studio verification and verified labels as item pairs.
     """
 

@@ -71,6 +71,11 @@ def upsert_items(conn: Connection, rows: Sequence[Mapping[str, Any]], update: bo
     return inserted
 
 
+def item_sources(conn: Connection) -> set[str]:
+    """The sources the store's items belong to."""
+    return set(conn.execute(select(Item.source).distinct()).scalars())
+
+
 def item_ids(conn: Connection, source: str, external_ids: Iterable[str]) -> dict[str, int]:
     """Map external ids of one source to item ids (missing ids are simply absent)."""
     wanted = list(dict.fromkeys(external_ids))

@@ -1,4 +1,8 @@
-"""Counts that describe what the store holds."""
+"""Counts that describe what the store holds (``pairloop stats``, ``/metrics``): each defined here once.
+
+Knowledge-graph entities are stored as items (source :data:`~store.models.ENTITY_SOURCE`) so that
+entity pairs can be labelled like item pairs; they are counted apart from the catalogue's items.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from store.models import Behaviour, Item, Label, Pair
+from store.models import ENTITY_SOURCE, Behaviour, Item, Label, Pair
 from store.verified import MajorityRule, verified_labels
 
 
 def store_stats(conn: Connection, rule: MajorityRule, min_agreeing: int) -> dict[str, Any]:
     items_by_source = dict(conn.execute(select(Item.source, func.count()).group_by(Item.source)).all())
+    entities = items_by_source.pop(ENTITY_SOURCE, 0)
     labels = conn.execute(
         select(Label.source, Label.verdict, Label.relation, func.count()).group_by(
             Label.source, Label.verdict, Label.relation
@@ -26,8 +31,10 @@ def store_stats(conn: Connection, rule: MajorityRule, min_agreeing: int) -> dict
     return {
         "items": sum(items_by_source.values()),
         "items_by_source": items_by_source,
+        "graph_entities": entities,
         "pairs": conn.execute(select(func.count()).select_from(Pair)).scalar_one(),
         "labels": sum(count for *_rest, count in labels),
+        "late_labels": conn.execute(select(func.count()).select_from(Label).where(Label.late.is_(True))).scalar_one(),
         "labels_by_source": by_source,
         "behaviour_by_kind": behaviour,
         "verified": {

@@ -6,6 +6,8 @@ labels vote; an LLM label votes only when the trust gate auto-accepted it, and o
 pair no human has labelled. An adjudication overrides the vote: the newest adjudication
 stands. An adjudicator's ruling and their own answer as an annotator are kept apart (an
 actor's latest event is taken per role), so adjudicating never rewrites one's earlier vote.
+A *late* event (one that reached the store after its round closed) is history only: it never
+votes, and never replaces or withdraws the answer it follows.
 
 A pair is *disputed* when all the answers it was sent out for are in (``overlap``
 annotators answered, "unsure" included) and they reach no verified label: it goes to an
@@ -68,8 +70,8 @@ class HumanAnswer:
 
 
 def _latest(pair_ids: Iterable[int] | None, verdicts: Iterable[Verdict]) -> Select:
-    """Each actor's latest event per pair and role (annotator or adjudicator), oldest first,
-    keeping those whose verdict is one of ``verdicts``."""
+    """Each actor's latest event per pair and role (annotator or adjudicator), late events left
+    out, oldest first, keeping those whose verdict is one of ``verdicts``."""
     latest = (
         select(
             Label.id,
@@ -86,7 +88,7 @@ def _latest(pair_ids: Iterable[int] | None, verdicts: Iterable[Verdict]) -> Sele
             .over(partition_by=(Label.pair_id, Label.actor, Label.adjudication), order_by=Label.id.desc())
             .label("recency"),
         )
-        .where(Label.source != LabelSource.MODEL.value)
+        .where(Label.source != LabelSource.MODEL.value, Label.late.is_(False))
     )
     if pair_ids is not None:
         latest = latest.where(Label.pair_id.in_(list(pair_ids)))

@@ -12,24 +12,29 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
 from annotator.webhooks import process_pending
 from pairloop import service
+from pairloop.api import dashboard
 from pairloop.api.errors import MAX_ECHOED_INPUT
-from pairloop.api.routers import health, labels, metrics, rounds, snapshots, webhooks
+from pairloop.api.routers import health, labels, metrics, reports, rounds, snapshots, webhooks
 from pairloop.api.worker import InboxWorker
 from pairloop.settings import Settings
 from pairloop.store_access import open_store
 from store.errors import PairloopError
 
 # Each declares its routes' auth, error responses and route class (pairloop.api.dependencies.GuardedRoute).
-ROUTERS = (health.router, webhooks.router, rounds.router, labels.router, metrics.router, snapshots.router)
+ROUTERS = (health.router, webhooks.router, rounds.router, labels.router, metrics.router, snapshots.router,
+           reports.router)
 
 
-async def pairloop_error(_request: Request, exc: Exception) -> JSONResponse:
+async def pairloop_error(request: Request, exc: Exception) -> Response:
     """The only place errors become HTTP statuses: each kind carries its own (and its message
-    says how to go on, as the CLI shows it)."""
+    says how to go on, as the CLI shows it). The dashboard's pages show it as a page."""
     assert isinstance(exc, PairloopError)
+    if dashboard.is_dashboard(request):
+        return dashboard.error_page(request, exc)
     return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
 
 
@@ -67,15 +72,17 @@ def create_app(settings: Settings) -> FastAPI:
         await run_in_threadpool(process_pending, engine)
         app.state.inbox = InboxWorker(engine)
         app.state.inbox.start()
+        dashboard.start(app)
         try:
             yield
         finally:
+            dashboard.stop(app)
             await run_in_threadpool(app.state.inbox.stop)
             engine.dispose()
 
     app = FastAPI(
         title="pairloop",
-        summary="Label Studio webhooks and the REST API for acquisition rounds.",
+        summary="Label Studio webhooks, the REST API for acquisition rounds, and the dashboard at /.",
         lifespan=lifespan,
     )
     app.add_exception_handler(PairloopError, pairloop_error)
@@ -85,4 +92,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.webhook_secret = service.webhook_secret(settings)
     for router in ROUTERS:
         app.include_router(router)
+    dashboard.install(app)
     return app

@@ -8,15 +8,18 @@ the rounds close, and the learning curve and agreement figures are printed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from active_learning.strategies import DEFAULT_STRATEGY
 from pairloop.console import RICH_PROGRESS, console
-from pairloop.server import ServiceThread
 from pairloop.settings import get_settings
 from pairloop.usecases.context import Context
-from pairloop.usecases.demo import DemoReport, DemoRound, run_demo
+
+if TYPE_CHECKING:
+    from pairloop.usecases.demo import DemoReport, DemoRound
 
 
 def demo(
@@ -27,6 +30,10 @@ def demo(
     seed: int = typer.Option(7, help="Seed of the sample catalogue and the simulated annotators."),
 ) -> None:
     """Run the whole loop on a sample catalogue: Label Studio, LLM proposals, simulated annotators."""
+    # The service (FastAPI, uvicorn) and the rounds' libraries load when the demo runs, not for its --help.
+    from pairloop.server import ServiceThread
+    from pairloop.usecases.demo import run_demo
+
     settings = get_settings()
     console.print(f"[bold]pairloop demo[/bold] · data in {settings.data_path} "
                   "(the first run installs Label Studio: a few minutes)")
@@ -60,6 +67,8 @@ def _print_report(report: DemoReport) -> None:
     console.print(f"learning curve: {report.curve_png} (data: {report.curve_json})")
     console.print("more: `pairloop round list`, `pairloop round status N`, `pairloop stats`; "
                   "stop Label Studio with `pairloop studio down`")
+    console.print(f"dashboard: {report.dashboard_url}  (login: the API token {report.api_token}); start it with "
+                  f"`make dashboard` (or `PAIRLOOP_DATA_DIR={report.data_dir} pairloop serve`)")
 
 
 def _print_round(played: DemoRound) -> None:

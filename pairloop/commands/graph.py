@@ -31,7 +31,10 @@ def entities(
                                 "matches and let it place the items the dictionary missed."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Extract the entities of every catalogue item (category leaves, title head terms) and store them."""
+    """Extract the entities of every catalogue item (category leaves, title head terms) and store them.
+
+    Japanese titles (any kana or kanji) are read with SudachiPy; Latin titles by English head nouns.
+    """
     with Context(get_settings(), RICH_PROGRESS) as ctx:
         result = kg.extract_entities(ctx, min_count, tagger=tagger, report_limit=limit if report else None)
     if as_json:
@@ -43,6 +46,9 @@ def entities(
                   + ", ".join(f"{k} {v:,}" for k, v in result.mentions_by_method.items())
                   + (f"; the tagger placed {tagged.placed:,} of {tagged.unmatched_before:,} unmatched"
                      if tagged else ""))
+    if "japanese" in result.by_script:
+        console.print("by title script: " + ", ".join(f"{script} {c.matched:,} of {c.items:,} ({c.coverage:.1%})"
+                                                      for script, c in result.by_script.items()))
     if result.unmatched_items is not None:
         table = Table(title=f"unmatched items ({result.items - result.matched:,}; "
                             f"first {len(result.unmatched_items)})")
@@ -177,7 +183,11 @@ def recommend(
     snapshot_ref: str | None = SnapshotOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Complementary items: the item's entities → complementary entities → their items, by E-E-I score."""
+    """Complementary items: the item's entities → complementary entities → their items, by E-E-I score.
+
+    No items is an answer (exit 0) with its reason: no entity, no complementary edge, or no other
+    item of the complementary entities. An item the snapshot does not know exits 2.
+    """
     with Context(get_settings(), RICH_PROGRESS) as ctx:
         result = recommend_items(ctx, item, k, snapshot_ref)
     if as_json:
@@ -185,7 +195,8 @@ def recommend(
         return
     console.print(f"{result.item} {result.title or ''} — entities: {', '.join(result.entities) or '(none)'}")
     if not result.items:
-        console.print("no complementary items: the item's entities have no complementary edges")
+        console.print(f"no complementary items ({result.reason}): {result.explanation}")
+        return
     table = Table(title=f"complementary items (snapshot {result.snapshot}, ranked by {result.ranked_by})")
     for column in ("#", "item", "title", "score"):
         table.add_column(column)

@@ -1,4 +1,4 @@
-"""``pairloop import items|labels|behaviour PATH``: bulk, idempotent, all-or-nothing per file."""
+"""``pairloop import items|labels|pairs|behaviour PATH``: bulk, idempotent, all-or-nothing per file."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from pairloop.usecases import imports
 from pairloop.usecases.context import Context
 from store.formats import FORMATS
 
-app = typer.Typer(help="Import items, labelled pairs or behaviour evidence.", no_args_is_help=True)
+app = typer.Typer(help="Import items, labelled pairs, unlabelled candidate pairs or behaviour evidence.",
+                  no_args_is_help=True)
 
 FORMAT_HELP = f"One of: {', '.join(FORMATS)}. Default: recognised from the header."
 PathArg = typer.Argument(..., help="File or folder to import.")
 FormatOpt = typer.Option(None, "--format", "-f", help=FORMAT_HELP)
-SourceOpt = typer.Option(None, help="Item namespace for csv/jsonl files without a source column.")
+SourceOpt = typer.Option(None, help="Item source of csv/jsonl rows without a source column (default: catalog); "
+                                   "name an existing source to use its items.")
 
 
 def _show(result: imports.ImportResult, as_json: bool) -> None:
@@ -29,6 +31,7 @@ def _show(result: imports.ImportResult, as_json: bool) -> None:
         f"{result.path}: {result.rows} rows read; added {result.items_added} items, "
         f"{result.pairs_added} pairs, {result.labels_added} labels, "
         f"{result.behaviour_added} behaviour records"
+        + (f"; {result.labels_ignored} labels in the file ignored" if result.labels_ignored else "")
         + (f"; {result.skipped} rows skipped (unknown items)" if result.skipped else "")
     )
 
@@ -47,6 +50,16 @@ def import_labels(path: Path = PathArg, fmt: str | None = FormatOpt, source: str
     """Import labelled pairs (and their items); for BundleRec also its session behaviour."""
     with Context(get_settings(), RICH_PROGRESS) as ctx:
         _show(imports.import_labels(ctx, path, fmt, source), as_json)
+
+
+@app.command("pairs")
+def import_pairs(path: Path = PathArg, fmt: str | None = FormatOpt, source: str | None = SourceOpt,
+                 ignore_labels: bool = typer.Option(False, "--ignore-labels",
+                                                    help="Import a labelled file's pairs, leaving its labels out."),
+                 as_json: bool = JsonOpt) -> None:
+    """Import candidate pairs without labels (and their items): the pool rounds select from."""
+    with Context(get_settings(), RICH_PROGRESS) as ctx:
+        _show(imports.import_pairs(ctx, path, fmt, source, ignore_labels), as_json)
 
 
 @app.command("behaviour")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -47,18 +49,34 @@ def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+# The status table's rows: (field, label). Each count is defined once (round_steps.PairProgress).
+STATUS_ROWS = (("pairs", "pairs"), ("verified", "verified"), ("auto_accepted", "auto-accepted (trust gate)"),
+               ("pending", "pending (nobody answered)"), ("partly_answered", "partly answered"),
+               ("unsure", "unsure"), ("without_majority", "without majority"), ("disputed", "disputed (humans)"),
+               ("in_adjudication", "in adjudication"), ("adjudicated", "adjudicated"),
+               ("disputed_by_llm", "LLM votes split"))
+
+
 @app.command("status")
 def status(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
-    """Verified / pending / unsure / disputed / adjudication counts, annotators' progress and agreement."""
+    """Verified / pending / partly answered / disputed / adjudication counts, annotators (by e-mail) and agreement.
+
+    Annotators are shown by the e-mail Label Studio gave for them (cached by `round start`,
+    `round sync`, `round adjudicate` and `round close`), else by their actor id. "LLM votes
+    split" counts pairs on which the LLM's own votes disagreed (not a human dispute)."""
     with _context() as ctx:
         data = rounds.round_status(ctx, round_id)
     if as_json:
         emit_json(data)
         return
     table = Table(title=f"round {data.round} · {data.state} · {data.strategy}", show_header=False)
-    for key in ("pairs", "verified", "auto_accepted", "pending", "unsure", "disputed_by_llm", "without_majority",
-                "disputed", "in_adjudication", "adjudicated"):
-        table.add_row(key.replace("_", " "), str(getattr(data, key)))
+    for key, label in STATUS_ROWS:
+        table.add_row(label, str(getattr(data, key)))
+    if data.late_answers:
+        table.add_row("late answers", f"{data.late_answers} (after the close: kept, not counted)")
+    table.add_row("selected by", data.classifier_version or "")
+    if data.closed_classifier_version:
+        table.add_row("closed with", data.closed_classifier_version)
     table.add_row("annotator agreement (α)", _figure(data.inter_annotator_alpha))
     llm = data.llm_vs_human
     if llm.pairs:
@@ -86,8 +104,10 @@ def sync(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
     if as_json:
         emit_json(report)
         return
+    late = report.processing.late
     console.print(f"round {report.round}: {report.tasks_listed} tasks listed, {report.annotations_seen} "
-                  "annotations seen; " + _adjudication_line(report.adjudication))
+                  "annotations seen; " + _adjudication_line(report.adjudication)
+                  + (f"; {late} answers arrived after the close: stored as late, not counted" if late else ""))
 
 
 @app.command("adjudicate")
@@ -108,34 +128,52 @@ def adjudicate(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None
 
 
 @app.command("close")
-def close(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
-    """Derive verified labels, retrain the classifier, record metrics, and close the round."""
+def close(
+    round_id: int | None = RoundArg,
+    force: bool = typer.Option(False, "--force", help="Close even with pairs unanswered, partly answered, disputed "
+                                                      "or in adjudication (recorded as forced)."),
+    test: Path | None = typer.Option(None, "--test", help="Labelled pair file to score the classifier on "
+                                                          "(held-out macro-F1; default: PAIRLOOP_TEST_SET)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Close a round whose pairs are all decided: retrain the classifier (unless no label changed), record metrics.
+
+    A round with pairs still waiting for answers or a ruling is refused, naming them; `--force`
+    closes it anyway. Answers given after the close are stored as late and never counted; the
+    round's Label Studio projects are titled "… · closed"."""
     with _context() as ctx:
-        closed = rounds.close_round(ctx, round_id)
+        closed = rounds.close_round(ctx, round_id, force=force, test=test)
     if as_json:
         emit_json(closed)
         return
     metrics, trained = closed.metrics, closed.metrics.classifier
-    console.print(f"round {closed.round} closed: {metrics.verified} of {metrics.pairs} pairs verified; "
-                  f"classifier {trained.version} trained on {trained.n_labels} labels"
-                  + ("" if trained.test_macro_f1 is None else f", held-out macro-F1 {trained.test_macro_f1:.3f}"))
-    if metrics.in_adjudication or metrics.disputed:
-        err_console.print(f"note: {metrics.disputed + metrics.in_adjudication} disputed pairs are not "
-                          "decided yet; their rulings count once `pairloop round sync` reads them")
+    how = (f"classifier {trained.version} trained on {trained.n_labels} labels" if trained.retrained else
+           f"no label changed since classifier {trained.version}; not retrained")
+    console.print(f"round {closed.round} closed: {metrics.verified} of {metrics.pairs} pairs verified; {how}"
+                  + ("" if trained.test_macro_f1 is None else f"; held-out macro-F1 {trained.test_macro_f1:.3f}"))
+    if metrics.forced:
+        err_console.print(f"note: closed with --force: {metrics.pending} unanswered, {metrics.partly_answered} partly "
+                          f"answered, {metrics.disputed + metrics.in_adjudication} disputed pairs stay without a "
+                          "verified label; answers given from now on are stored as late, never counted")
+    if closed.label_studio_note:
+        err_console.print(f"note: {closed.label_studio_note}")
 
 
 @app.command("list")
 def list_rounds(as_json: bool = JsonOpt) -> None:
-    """Every round with its state and headline figures."""
+    """Every round with its state, the classifier that selected it and the one its close produced."""
     with _context() as ctx:
         summaries = rounds.list_rounds(ctx)
     if as_json:
         emit_json(summaries)
         return
-    table = Table("round", "state", "strategy", "classifier", "verified", "held-out macro-F1")
+    table = Table("round", "state", "strategy", "selected by", "closed with", "verified", "held-out macro-F1")
     for r in summaries:
         metrics = r.metrics or {}
         f1 = (metrics.get("classifier") or {}).get("test_macro_f1")
-        table.add_row(str(r.round), r.state, r.strategy, r.classifier_version or "",
+        closed_with = r.closed_classifier_version or ""
+        if closed_with and (metrics.get("classifier") or {}).get("retrained") is False:
+            closed_with += " (kept)"
+        table.add_row(str(r.round), r.state, r.strategy, r.classifier_version or "", closed_with,
                       str(metrics.get("verified", "")), "" if f1 is None else f"{f1:.3f}")
     console.print(table)

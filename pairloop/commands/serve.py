@@ -1,4 +1,4 @@
-"""``pairloop serve``: the service (Label Studio webhooks, REST API, OpenAPI at /docs)."""
+"""``pairloop serve``: the service (the dashboard at /, Label Studio webhooks, REST API, OpenAPI at /docs)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ def serve(
     settings = get_settings()
     updates = {k: v for k, v in (("service_host", host), ("service_port", port)) if v is not None}
     settings = settings.model_copy(update=updates)
+    url = service.service_url(settings)
     err_console.print(
-        f"pairloop service on {service.service_url(settings)}"
-        f"  (docs: /docs, webhook: {service.WEBHOOK_PATH})\n"
-        f"API token in {service.secrets_dir(settings) / 'api-token'} unless PAIRLOOP_API_TOKEN is set",
+        f"pairloop service on {url}  (dashboard: {url}/, API docs: /docs, webhook: {service.WEBHOOK_PATH})\n"
+        f"API token (the dashboard's login too) in {service.secrets_dir(settings) / 'api-token'} "
+        "unless PAIRLOOP_API_TOKEN is set",
         highlight=False,
     )
     run(settings, access_log)

@@ -26,9 +26,13 @@ def stats(
         return
     table = Table(title="pairloop store", show_header=False)
     table.add_row("items", f"{data.items:,}  " + _inline(data.items_by_source))
+    if data.graph_entities:
+        table.add_row("graph entities", f"{data.graph_entities:,}")
     table.add_row("pairs", f"{data.pairs:,}")
     for source, counts in sorted(data.labels_by_source.items()):
         table.add_row(f"labels · {source}", f"{sum(counts.values()):,}  " + _inline(counts))
+    if data.late_labels:
+        table.add_row("late answers", f"{data.late_labels:,}  (after their round closed: kept, not counted)")
     if data.behaviour_by_kind:
         table.add_row("behaviour", _inline(data.behaviour_by_kind))
     verified = data.verified

@@ -29,7 +29,7 @@ from pairloop.sample.annotators import (
 from pairloop.sample.catalogue import write_sample
 from pairloop.settings import Settings
 from pairloop.usecases.context import Context
-from pairloop.usecases.imports import ImportResult, import_items, import_labels
+from pairloop.usecases.imports import ImportResult, import_items, import_labels, import_pairs
 from pairloop.usecases.rounds import RoundMetrics, close_round, start_round, sync_round
 from pairloop.usecases.studio import StudioServer, start_studio
 from pairloop.usecases.training import evaluate_file, load_or_train
@@ -66,6 +66,8 @@ class DemoReport(BaseModel):
                                                          "candidate pool.")
     studio: StudioServer
     service_url: str
+    dashboard_url: str = Field(description="The dashboard, while `pairloop serve` runs on the demo's data.")
+    api_token: str = Field(description="The dashboard's login: the service's API token.")
     rounds: list[DemoRound]
     curve: list[CurvePoint]
     curve_json: str
@@ -82,7 +84,7 @@ def run_demo(ctx: Context, serve: Serve, rounds: int = 2, size: int = 24, strate
     with Context(settings, ctx.progress, ctx.engine_given) as demo:
         imports = {"catalogue": import_items(demo, sample.catalogue),
                    "seed labels": import_labels(demo, sample.seed_labels),
-                   "candidate pool": import_labels(demo, sample.pool)}
+                   "candidate pool": import_pairs(demo, sample.pool)}
         server = start_studio(demo)
         truths = truth_by_pair(demo.engine, seed)
         _model, version = load_or_train(demo)
@@ -97,7 +99,9 @@ def run_demo(ctx: Context, serve: Serve, rounds: int = 2, size: int = 24, strate
                                         macro_f1=classifier.test_macro_f1, classifier=classifier.version))
     curve_json, curve_png = _write_curve(curve, settings.data_path / "demo")
     return DemoReport(data_dir=str(settings.data_path), imports=imports, studio=server,
-                      service_url=service.service_url(settings), rounds=played, curve=curve,
+                      service_url=service.service_url(settings),
+                      dashboard_url=service.service_url(settings) + "/", api_token=service.api_token(settings),
+                      rounds=played, curve=curve,
                       curve_json=str(curve_json), curve_png=str(curve_png))
 
 

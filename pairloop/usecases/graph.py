@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from annotator.trust_gate import latest_gate
 from knowledge_graph import store_io
-from knowledge_graph.entities import EntityDictionary, Extraction, build_dictionary, extract
+from knowledge_graph.entities import EntityDictionary, Extraction, build_dictionary, coverage_by_script, extract
 from knowledge_graph.graph import BuildReport, EntityGraph, build_graph
 from knowledge_graph.pairs import PairPlan, generate_pairs, segment_counts
 from knowledge_graph.records import CatalogueItem
@@ -39,6 +39,14 @@ class EntitySize(BaseModel):
 class UnmatchedItem(BaseModel):
     item: str
     title: str
+
+
+class ScriptCoverage(BaseModel):
+    """The items whose titles took one path (Latin: English head nouns; Japanese: SudachiPy)."""
+
+    items: int
+    matched: int
+    coverage: float
 
 
 class TaggerReport(BaseModel):
@@ -64,12 +72,16 @@ class EntitiesExtracted(BaseModel):
     tagger: TaggerReport | None = Field(None, description="Only when the tagger was asked for.")
     unmatched_items: list[UnmatchedItem] | None = Field(
         None, description="Items without an entity (the first ones), when a report was asked for.")
+    by_script: dict[str, ScriptCoverage] = Field(
+        default_factory=dict, description="latin / japanese: items, matched and coverage by the path their "
+        "titles took.")
 
 
 def extract_entities(ctx: Context, min_count: int = 3, *, tagger: bool = False,
                      report_limit: int | None = None) -> EntitiesExtracted:
-    """Extract the entities of every catalogue item (category leaves, title head terms), with
-    the optional tagger for the items the dictionary missed, and replace the stored links.
+    """Extract the entities of every catalogue item (category leaves, title head terms; Japanese
+    titles through SudachiPy), with the optional tagger for the items the dictionary missed,
+    and replace the stored links.
     With ``report_limit``, list that many of the items still without an entity."""
     with ctx.engine.connect() as conn:
         items, ids = store_io.read_catalogue(conn)
@@ -86,7 +98,8 @@ def extract_entities(ctx: Context, min_count: int = 3, *, tagger: bool = False,
     if report_limit is not None:
         titles = {item.key: item.title for item in items}
         unmatched = [UnmatchedItem(item=key, title=titles[key]) for key in extraction.unmatched[:report_limit]]
-    return EntitiesExtracted(**extraction.report(), links=links, tagger=tagged, unmatched_items=unmatched)
+    return EntitiesExtracted(**extraction.report(), links=links, tagger=tagged, unmatched_items=unmatched,
+                             by_script=coverage_by_script(items, extraction))
 
 
 def _tag(ctx: Context, extraction: Extraction, items: list[CatalogueItem],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -27,8 +27,11 @@ class RecommendedItem(BaseModel):
     entities: list[str]
 
 
+EmptyReason = Literal["no_entity", "no_complementary_edge", "no_candidate_items"]
+
+
 class Recommendation(BaseModel):
-    """Complementary items for one item, from one snapshot."""
+    """Complementary items for one item, from one snapshot; when there are none, why."""
 
     item: str = Field(description="The trigger item: SOURCE:EXTERNAL_ID.")
     title: str | None
@@ -36,30 +39,59 @@ class Recommendation(BaseModel):
     snapshot: str = Field(description="The snapshot's version.")
     ranked_by: str = Field(description="eei (the snapshot's E-E-I model) or graph (edge weights).")
     items: list[RecommendedItem]
+    reason: EmptyReason | None = Field(
+        None, description="Only when items is empty: no_entity (the item has no entity), no_complementary_edge "
+        "(none of its entities has a complementary edge), no_candidate_items (the complementary entities have "
+        "no other item).")
+    explanation: str | None = Field(None, description="The reason in a sentence, with what to do about it.")
 
 
 def recommend(ctx: Context, item: str, k: int = 10, snapshot: str | None = None) -> Recommendation:
     """The item's entities → complementary entities → their items, ranked by the snapshot's
     E-E-I model when it has one (else by edge weight). ``item`` is SOURCE:EXTERNAL_ID or an
-    external id unique in the snapshot's catalogue."""
+    external id unique in the snapshot's catalogue; an item the snapshot does not know is
+    :class:`NotFound`. No items is an answer, with its ``reason``."""
     from knowledge_graph.recall import GraphRecall
 
     loaded = open_snapshot(ctx, snapshot)
-    key = _resolve_item(loaded.graph, item)
-    scorer = load_scorer(ctx, loaded)
-    ranked = GraphRecall(loaded.graph, scorer=scorer).recommend(key, k)
+    version = loaded.manifest.version
     with ctx.engine.connect() as conn:
         items, _ids = store_io.read_catalogue(conn)
     titles = {i.key: i.title for i in items}
+    key = _resolve_item(loaded.graph, item, version, titles)
+    scorer = load_scorer(ctx, loaded)
+    recall = GraphRecall(loaded.graph, scorer=scorer)
+    ranked = recall.recommend(key, k)
     entities = loaded.graph.item_entities
+    reason = None if ranked else recall.empty_reason(key)
     return Recommendation(
-        item=key, title=titles.get(key), entities=list(entities[key]), snapshot=loaded.manifest.version,
+        item=key, title=titles.get(key), entities=list(entities[key]), snapshot=version,
         ranked_by="eei" if scorer else "graph",
         items=[RecommendedItem(item=c, title=titles.get(c), score=s, entities=list(entities.get(c, ())))
-               for c, s in ranked])
+               for c, s in ranked],
+        reason=reason, explanation=_explain(reason, loaded.graph, key, version))
 
 
-def _resolve_item(graph: EntityGraph, ref: str) -> str:
+def _explain(reason: str | None, graph: EntityGraph, key: str, version: str) -> str | None:
+    from knowledge_graph.graph import COMPLEMENTARY
+    from knowledge_graph.recall import NO_EDGE, NO_ENTITY
+
+    if reason is None:
+        return None
+    entities = ", ".join(graph.item_entities[key])
+    if reason == NO_ENTITY:
+        return (f"the item has no entity in snapshot {version}: its title gave none the dictionary knows "
+                "(`pairloop graph entities --report` lists such items)")
+    if reason == NO_EDGE:
+        return (f"no complementary edge from its entities ({entities}) in snapshot {version}: no verified "
+                "complementary label joins them to another entity yet")
+    others = sorted({other for entity in graph.item_entities[key]
+                     for other, _w in graph.neighbours(entity, COMPLEMENTARY)})
+    return (f"its entities ({entities}) are complementary to {', '.join(others[:5])} in snapshot {version}, "
+            "but those have no item other than this one")
+
+
+def _resolve_item(graph: EntityGraph, ref: str, version: str, catalogue: dict[str, str]) -> str:
     if ref in graph.item_entities:
         return ref
     matches = [key for key in graph.item_entities if key.split(":", 1)[-1] == ref]
@@ -67,7 +99,11 @@ def _resolve_item(graph: EntityGraph, ref: str) -> str:
         return matches[0]
     if matches:
         raise BadInput(f"item id {ref!r} is ambiguous ({', '.join(matches[:3])}): use SOURCE:EXTERNAL_ID")
-    raise NotFound(f"unknown item {ref!r}: not in the snapshot's catalogue")
+    missing = NotFound(f"unknown item {ref!r}: not in snapshot {version}'s catalogue")
+    if ref in catalogue or any(key.split(":", 1)[-1] == ref for key in catalogue):
+        raise missing.with_hint("It was imported after the snapshot: run `pairloop graph entities` and "
+                                "`pairloop graph snapshot`, then ask again.")
+    raise missing
 
 
 class DomainRecall(BaseModel):

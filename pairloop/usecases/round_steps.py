@@ -20,11 +20,12 @@ steps are defined here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from annotator.adjudication import RulingReport, read_rulings, route
@@ -36,8 +37,9 @@ from annotator.llm.cache import cached
 from annotator.push import model_version, push_round_pairs, stored_proposals
 from annotator.reconcile import SyncReport, reconcile
 from annotator.trust_gate import TrustGate, fit_gate, samples_of
-from annotator.webhooks import actor_of
+from annotator.webhooks import actor_of, cached_names, remember_names
 from pairloop import service
+from pairloop.settings import Settings
 from pairloop.usecases.context import Context
 from pairloop.usecases.proposals import ProposalReport, propose_labels
 from pairloop.usecases.training import Retrained, load_or_train
@@ -45,7 +47,7 @@ from store.errors import BadInput, Conflict, NotFound
 from store.models import MAX_ID, Label, LlmProposal, Round, RoundPair
 from store.states import UNFINISHED_ROUND_STATES, RoundPairStatus, RoundState
 from store.taxonomy import LabelSource, Verdict
-from store.verified import Vote, current_votes, decide, disputed_pairs
+from store.verified import HumanAnswer, VerifiedLabel, Vote, current_votes, decide, disputed_pairs, human_answers
 
 # --- the round's row ------------------------------------------------------------------------------
 
@@ -111,9 +113,13 @@ def in_label_studio(conn: Connection, round_id: int | None) -> Round:
     return round_
 
 
-def annotator_names(studio: LabelStudio) -> dict[str, str]:
-    """Display names (emails) of the store's Label Studio actors; the store keeps the ids."""
-    return {actor_of(user_id): email for user_id, email in studio.user_emails().items()}
+def annotator_names(engine: Engine, studio: LabelStudio) -> dict[str, str]:
+    """Label Studio's users as actor → e-mail, cached in the store (``annotator_names``) so that
+    reports show people by e-mail without asking Label Studio; the labels keep the actor ids."""
+    names = {actor_of(user_id): email for user_id, email in studio.user_emails().items()}
+    with engine.begin() as conn:
+        remember_names(conn, names)
+    return names
 
 
 # --- select ---------------------------------------------------------------------------------------
@@ -200,6 +206,7 @@ def push(ctx: Context, round_id: int, studio: LabelStudio, labeller_id: tuple[st
             conn.execute(update(Round).where(Round.id == round_id).values(ls_project_id=project_id))
         remember(engine, round_id, overlap=overlap)
         service.register_webhook(ctx.settings, studio, project_id)
+    annotator_names(engine, studio)
     with ctx.progress.task("pushing to Label Studio", len(pair_ids)) as advance:
         report = push_round_pairs(engine, studio, round_id, project_id, pair_ids, version, shown, advance=advance)
     with engine.begin() as conn:
@@ -211,10 +218,75 @@ def push(ctx: Context, round_id: int, studio: LabelStudio, labeller_id: tuple[st
 # --- where a round stands ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PairProgress:
+    """Where each pair of a round stands: the one definition of the round's counts (its status,
+    the API, the dashboard and its close read them from here). Lists are in rank order.
+
+    A pushed pair without a verified label is *pending* while nobody has answered it, *partly
+    answered* while some of the answers it was sent out for are in, and *disputed* once all are
+    (then an adjudicator decides it: *in adjudication*). Answers are annotators' current
+    answers, "unsure" included; late answers (after the round closed) are not answers.
+    """
+
+    statuses: dict[int, str]
+    votes: dict[int, list[Vote]]
+    answers: dict[int, list[HumanAnswer]]
+    verified: dict[int, VerifiedLabel]
+    pending: list[int]
+    partly_answered: list[int]
+    disputed: list[int]
+    in_adjudication: list[int]
+
+    def undecided(self) -> dict[str, list[int]]:
+        """The pairs a round may not close with (without ``force``), by reason; only non-empty reasons."""
+        reasons = {"unanswered": self.pending, "partly answered": self.partly_answered,
+                   "disputed": self.disputed, "in adjudication": self.in_adjudication}
+        return {reason: pairs for reason, pairs in reasons.items() if pairs}
+
+
+def pair_progress(conn: Connection, round_: Round, settings: Settings) -> PairProgress:
+    """Where the round's pairs stand (``PAIRLOOP_ANNOTATORS_PER_PAIR`` stands for the overlap of a
+    round that does not record the one it was pushed with)."""
+    statuses = dict(conn.execute(select(RoundPair.pair_id, RoundPair.status)
+                                 .where(RoundPair.round_id == round_.id).order_by(RoundPair.rank)).all())
+    ids = list(statuses)
+    rule, min_agreeing = settings.majority_rule, settings.min_agreeing
+    votes = current_votes(conn, ids) if ids else {}
+    answers = human_answers(conn, ids) if ids else {}
+    verified = {p: label for p, v in votes.items() if (label := decide(p, v, rule, min_agreeing)) is not None}
+    waiting = [p for p, s in statuses.items() if s == RoundPairStatus.PUSHED and p not in verified]
+    disputed = set(disputed_pairs(conn, waiting, overlap_of(round_, settings.annotators_per_pair), rule,
+                                  min_agreeing)) if waiting else set()
+    return PairProgress(
+        statuses=statuses, votes=votes, answers=answers, verified=verified,
+        pending=[p for p in waiting if not answers.get(p)],
+        partly_answered=[p for p in waiting if answers.get(p) and p not in disputed],
+        disputed=[p for p in waiting if p in disputed],
+        in_adjudication=[p for p, s in statuses.items() if s == RoundPairStatus.ADJUDICATING and p not in verified],
+    )
+
+
+EXAMPLES = 5  # pair ids named per reason when a close is refused
+
+
+def undecided_message(round_id: int, undecided: Mapping[str, list[int]]) -> str:
+    """Why a round cannot close yet: each reason with its count and first pair ids."""
+    parts = [f"{len(pairs)} {reason} (pairs {', '.join(map(str, pairs[:EXAMPLES]))}"
+             + (", …)" if len(pairs) > EXAMPLES else ")") for reason, pairs in undecided.items()]
+    total = sum(len(pairs) for pairs in undecided.values())
+    return (f"round {round_id} has {total} pair{'s' if total > 1 else ''} without a verified label: "
+            f"{'; '.join(parts)}. Wait for the "
+            "answers (`pairloop round sync` fetches them and routes disputed pairs to adjudication), or close "
+            "it anyway with `pairloop round close --force`: its undecided pairs stay unlabelled and answers "
+            "given after the close are stored as late, never counted")
+
+
 class Annotator(AnnotatorScore):
     """An annotator of the round: answers, accuracy, and how it is shown."""
 
-    name: str = Field(description="Its Label Studio e-mail where it was looked up, else its actor id.")
+    name: str = Field(description="Its Label Studio e-mail (cached by push, sync, adjudication and close), "
+                                  "else its actor id.")
 
 
 class LlmVsHuman(BaseModel):
@@ -226,12 +298,17 @@ class LlmVsHuman(BaseModel):
 
 
 class RoundFigures(BaseModel):
-    """What a round's pairs came to: the figures its status shows and its closing records."""
+    """What a round's pairs came to: the figures its status shows and its closing records (each
+    defined once, by :class:`PairProgress`)."""
 
     pairs: int = Field(description="Pairs the strategy selected.")
     verified: int = Field(description="Pairs with a verified label (majority, adjudication or the trust gate).")
     auto_accepted: int = Field(description="Pairs the trust gate verified without a human.")
-    without_majority: int = Field(description="Pairs with two or more human answers and no majority yet.")
+    pending: int = Field(description="Pairs in Label Studio nobody has answered yet.")
+    partly_answered: int = Field(description="Pairs in Label Studio with some, not all, of the answers they were "
+                                             "sent out for, and no verified label yet.")
+    without_majority: int = Field(description="Pairs with two or more human answers and no majority yet "
+                                              "(partly answered or disputed).")
     disputed: int = Field(description="Pairs whose answers are all in without a verified label, "
                                       "not sent to adjudication yet.")
     in_adjudication: int = Field(description="Pairs waiting for an adjudicator's ruling.")
@@ -250,10 +327,14 @@ class RoundStatus(RoundFigures):
     strategy: str
     seed: int
     classifier_version: str | None = Field(description="The classifier that selected the pairs.")
+    closed_classifier_version: str | None = Field(None, description="The classifier its close trained, or kept "
+                                                                    "when no label had changed.")
     label_studio_project: int | None
     adjudication_project: int | None
-    pending: int = Field(description="Pairs in Label Studio still waiting for answers.")
-    disputed_by_llm: int = Field(description="Pairs whose LLM votes disagreed among themselves.")
+    disputed_by_llm: int = Field(description="Pairs on which the LLM's own votes (PAIRLOOP_LLM_VOTES) split, so "
+                                             "its proposal is marked disputed. Not a human dispute: see disputed.")
+    late_answers: int = Field(0, description="Answers (and their changes and deletions) that arrived after the "
+                                             "round closed: stored, flagged late, never counted.")
     metrics: dict[str, Any] | None = Field(description="The round's recorded metrics: the selection's "
                                                        "while it is open, the closing's once closed.")
 
@@ -262,70 +343,58 @@ class RoundMetrics(RoundFigures):
     """What a closed round records (``rounds.metrics``): its figures and the classifier it trained."""
 
     classifier: Retrained
+    forced: bool = Field(False, description="Closed with pairs undecided (`--force`): pending, partly_answered, "
+                                            "disputed and in_adjudication say how many.")
 
     @classmethod
-    def of(cls, status: RoundStatus, classifier: Retrained) -> RoundMetrics:
-        return cls(**{name: getattr(status, name) for name in RoundFigures.model_fields}, classifier=classifier)
+    def of(cls, status: RoundStatus, classifier: Retrained, forced: bool) -> RoundMetrics:
+        return cls(**{name: getattr(status, name) for name in RoundFigures.model_fields}, classifier=classifier,
+                   forced=forced)
 
 
-def status(ctx: Context, round_id: int | None = None, names: Mapping[str, str] | None = None) -> RoundStatus:
-    """Where a round (default: the newest) stands: verified / pending / unsure / disputed / in
-    adjudication / adjudicated, annotators (shown by ``names`` where given), agreement.
-
-    ``PAIRLOOP_ANNOTATORS_PER_PAIR`` stands for the overlap of a round that does not record
-    the one it was pushed with."""
-    rule, min_agreeing = ctx.settings.majority_rule, ctx.settings.min_agreeing
+def status(ctx: Context, round_id: int | None = None) -> RoundStatus:
+    """Where a round (default: the newest) stands: the counts of :class:`PairProgress`, the
+    annotators (by their cached e-mail), agreement, late answers."""
+    settings = ctx.settings
     with ctx.engine.connect() as conn:
         round_ = get_round(conn, round_id)
-        pairs = dict(conn.execute(select(RoundPair.pair_id, RoundPair.status)
-                                  .where(RoundPair.round_id == round_.id)).all())
-        votes = current_votes(conn, list(pairs)) if pairs else {}
-        unsure = _unsure_pairs(conn, list(pairs))
-        proposals = _latest_proposals(conn, list(pairs))
-        humans = human_agreement(conn, list(pairs), rule, min_agreeing) if pairs else None
-        pushed = [p for p, s in pairs.items() if s == RoundPairStatus.PUSHED]
-        disputed = set(disputed_pairs(conn, pushed, overlap_of(round_, ctx.settings.annotators_per_pair),
-                                      rule, min_agreeing))
-    verified = {p: decide(p, v, rule, min_agreeing) for p, v in votes.items()}
-    verified = {p: v for p, v in verified.items() if v is not None}
-    answered = {p for p, v in votes.items() if any(x.source == LabelSource.HUMAN.value for x in v)}
-    names = names or {}
+        progress = pair_progress(conn, round_, settings)
+        ids, answers, votes = list(progress.statuses), progress.answers, progress.votes
+        proposals = _latest_proposals(conn, ids)
+        humans = human_agreement(conn, ids, settings.majority_rule, settings.min_agreeing) if ids else None
+        names = cached_names(conn, [a.actor for a in humans.annotators]) if humans else {}
+        late = conn.execute(select(func.count()).select_from(Label)
+                            .where(Label.round_id == round_.id, Label.late.is_(True))).scalar_one()
+    labelled = {p for p, v in votes.items() if any(x.source == LabelSource.HUMAN.value for x in v)}
+    unsure = {p for p, given in answers.items() if any(a.verdict is Verdict.UNSURE for a in given)}
+    verified = progress.verified
     return RoundStatus(
         round=round_.id,
         state=round_.state,
         strategy=round_.strategy,
         seed=round_.seed,
         classifier_version=round_.classifier_version,
+        closed_classifier_version=round_.closed_classifier_version,
         label_studio_project=round_.ls_project_id,
         adjudication_project=(round_.params or {}).get("adjudication_project"),
-        pairs=len(pairs),
+        pairs=len(ids),
         verified=len(verified),
-        auto_accepted=sum(1 for s in pairs.values() if s == RoundPairStatus.AUTO_ACCEPTED),
-        pending=sum(1 for p in pushed if p not in verified and p not in disputed),
-        unsure=len(unsure - answered),
-        disputed_by_llm=sum(1 for p in pairs if p in proposals and proposals[p][0] == "disputed"),
+        auto_accepted=sum(1 for s in progress.statuses.values() if s == RoundPairStatus.AUTO_ACCEPTED),
+        pending=len(progress.pending),
+        partly_answered=len(progress.partly_answered),
+        unsure=len(unsure - labelled),
+        disputed_by_llm=sum(1 for p in ids if p in proposals and proposals[p][0] == "disputed"),
         without_majority=len(humans.disagreements) if humans else 0,
-        disputed=len(disputed),
-        in_adjudication=sum(1 for p, s in pairs.items()
-                            if s == RoundPairStatus.ADJUDICATING and p not in verified),
+        disputed=len(progress.disputed),
+        in_adjudication=len(progress.in_adjudication),
         adjudicated=sum(1 for v in verified.values() if v.basis == "adjudication"),
         annotators=[Annotator(**dict(a), name=names.get(a.actor, a.actor))
                     for a in humans.annotators] if humans else [],
         inter_annotator_alpha=humans.alpha if humans else None,
         llm_vs_human=_llm_vs_human(ctx, votes, proposals),
+        late_answers=late,
         metrics=round_.metrics,
     )
-
-
-def _unsure_pairs(conn: Connection, pair_ids: list[int]) -> set[int]:
-    """Pairs where some annotator's latest answer is "unsure"."""
-    if not pair_ids:
-        return set()
-    rows = conn.execute(select(Label.pair_id, Label.actor, Label.verdict)
-                        .where(Label.pair_id.in_(pair_ids), Label.source == LabelSource.HUMAN.value)
-                        .order_by(Label.id))
-    latest = {(pair, actor): verdict for pair, actor, verdict in rows}
-    return {pair for (pair, _actor), verdict in latest.items() if verdict == Verdict.UNSURE.value}
 
 
 def _latest_proposals(conn: Connection, pair_ids: list[int]) -> dict[int, tuple[str, str | None]]:
@@ -364,6 +433,7 @@ def sync_annotations(ctx: Context, round_: Round, studio: LabelStudio) -> SyncRe
                            advance=advance)
     with ctx.engine.begin() as conn:
         conn.execute(update(Round).where(Round.id == round_.id).values(last_synced_at=report.synced_at))
+    annotator_names(ctx.engine, studio)
     return report
 
 
@@ -380,15 +450,14 @@ class AdjudicationReport(BaseModel):
 def adjudicate(ctx: Context, round_: Round, studio: LabelStudio) -> AdjudicationReport:
     """Read the adjudicators' rulings, then send the round's newly disputed pairs to its
     adjudication project (created on first need, its webhook pointed at the service, so
-    rulings arrive as they are made). Idempotent: a pair is routed once. The adjudicator sees
-    each annotator's answer under the annotator's Label Studio e-mail."""
+    rulings arrive as they are made; none once the round is closed). Idempotent: a pair is
+    routed once. The adjudicator sees each annotator's answer under the annotator's Label
+    Studio e-mail."""
     engine, settings = ctx.engine, ctx.settings
     project_id = (round_.params or {}).get("adjudication_project")
     rulings = read_rulings(engine, studio, round_.id, project_id) if project_id is not None else None
-    with engine.connect() as conn:
-        pushed = round_pair_ids(conn, round_.id, (RoundPairStatus.PUSHED,))
-        disputed = disputed_pairs(conn, pushed, overlap_of(round_, settings.annotators_per_pair),
-                                  settings.majority_rule, settings.min_agreeing)
+    with engine.connect() as conn:  # a closed round's rulings would be late: nothing is routed any more
+        disputed = pair_progress(conn, round_, settings).disputed if round_.state != RoundState.CLOSED else []
     routed, already = 0, 0
     if disputed:
         if project_id is None:
@@ -398,7 +467,7 @@ def adjudicate(ctx: Context, round_: Round, studio: LabelStudio) -> Adjudication
                             "decides each pair.", adjudication=True)
             remember(engine, round_.id, adjudication_project=project_id)
             service.register_webhook(settings, studio, project_id)
-        report = route(engine, studio, round_.id, project_id, disputed, annotator_names(studio))
+        report = route(engine, studio, round_.id, project_id, disputed, annotator_names(engine, studio))
         with engine.begin() as conn:
             set_pair_status(conn, round_.id, dict.fromkeys(disputed, RoundPairStatus.ADJUDICATING))
         routed, already = len(report.routed), len(report.already)

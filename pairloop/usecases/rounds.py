@@ -2,8 +2,9 @@
 
 A round is started (selected, proposed, gated, pushed to Label Studio; or resumed where it
 stopped), verified by annotators in Label Studio (their answers arrive by webhook, and by
-:func:`sync_round`), its disputed pairs adjudicated, and closed (verified labels retrain the
-classifier, the round's metrics are recorded). The steps are in
+:func:`sync_round`), its disputed pairs adjudicated, and closed once every pair is decided
+(verified labels retrain the classifier, the round's metrics are recorded). Answers that
+arrive after the close are stored as late and never counted. The steps are in
 :mod:`pairloop.usecases.round_steps`.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
@@ -30,7 +32,7 @@ from pairloop.usecases.round_steps import (
     RoundMetrics,
     RoundStatus,
 )
-from pairloop.usecases.training import retrain_for_round
+from pairloop.usecases.training import check_test_set, retrain_for_round
 from store.errors import Conflict, ServiceFailed, ServiceUnavailable
 from store.models import Round
 from store.states import RoundState
@@ -85,10 +87,11 @@ def start_round(ctx: Context, strategy: str = DEFAULT_STRATEGY, size: int = 30, 
 
 
 def round_status(ctx: Context, round_id: int | None = None, *, named: bool = False) -> RoundStatus:
-    """Where a round (default: the newest) stands. ``named``: show annotators by their Label
-    Studio e-mail (asks Label Studio) instead of the store's actor ids."""
-    names = steps.annotator_names(ctx.studio()) if named else None
-    return steps.status(ctx, round_id, names)
+    """Where a round (default: the newest) stands, annotators by the e-mails the store cached
+    (push, sync, adjudication and close cache them). ``named``: ask Label Studio for them first."""
+    if named:
+        steps.annotator_names(ctx.engine, ctx.studio())
+    return steps.status(ctx, round_id)
 
 
 class RoundSync(SyncReport):
@@ -124,22 +127,71 @@ def adjudicate_round(ctx: Context, round_id: int | None = None) -> AdjudicationR
 class RoundClosed(BaseModel):
     round: int
     metrics: RoundMetrics
+    label_studio_projects: dict[int, str] = Field(
+        default_factory=dict, description="The round's Label Studio projects, by id, with their new title "
+                                          "(\"… · closed\"; the description says answers are no longer counted).")
+    label_studio_note: str | None = Field(None, description="Why Label Studio was not told, when it was not "
+                                                            "(the round is closed all the same).")
 
 
-def close_round(ctx: Context, round_id: int | None = None, *, named: bool = False) -> RoundClosed:
-    """Close a ``verifying`` round (default: the newest): derive its verified labels (majority,
-    adjudication), retrain the classifier on every verified label of the store, and record the
-    round's figures with the new classifier's. Rulings are read by :func:`sync_round`: run it
-    first. ``named`` as in :func:`round_status`."""
-    status = round_status(ctx, round_id, named=named)
-    if status.state == RoundState.CLOSED:
-        raise Conflict(f"round {status.round} is already closed")
-    if status.state != RoundState.VERIFYING:
-        raise Conflict(f"round {status.round} is {status.state}: finish it with `pairloop round start` first")
-    metrics = RoundMetrics.of(status, retrain_for_round(ctx))
-    steps.set_state(ctx.engine, status.round, RoundState.CLOSED, metrics=metrics.model_dump(mode="json"),
-                    closed_at=datetime.now(UTC))
-    return RoundClosed(round=status.round, metrics=metrics)
+def close_round(ctx: Context, round_id: int | None = None, *, force: bool = False, test: Path | None = None,
+                named: bool = False) -> RoundClosed:
+    """Close a ``verifying`` round (default: the newest) whose pairs are all decided; ``force``
+    closes one with pairs still unanswered, partly answered, disputed or in adjudication (a
+    :class:`Conflict` naming them otherwise), and records that it was forced.
+
+    The round is marked closed first, so that every answer processed from then on is late;
+    then the classifier is retrained on every verified label of the store, or the newest
+    version kept when no label changed since it was trained, and scored on ``test`` (else
+    ``PAIRLOOP_TEST_SET``); the round's figures are recorded with it, and its Label Studio
+    projects are titled closed (when Label Studio can be reached). A close that failed after
+    marking the round (training, the test set) is finished by running it again. Rulings are
+    read by :func:`sync_round`: run it first. ``named`` as in :func:`round_status`.
+    """
+    engine = ctx.engine
+    with engine.connect() as conn:
+        round_ = steps.get_round(conn, round_id)
+    finishing = round_.state == RoundState.CLOSED and round_.closed_classifier_version is None
+    if round_.state == RoundState.CLOSED and not finishing:
+        raise Conflict(f"round {round_.id} is already closed")
+    if round_.state != RoundState.VERIFYING and not finishing:
+        raise Conflict(f"round {round_.id} is {round_.state}: finish it with `pairloop round start` first")
+    test_set = check_test_set(ctx, test)
+    if named:
+        steps.annotator_names(engine, ctx.studio())
+    if not finishing:
+        with engine.connect() as conn:
+            undecided = steps.pair_progress(conn, round_, ctx.settings).undecided()
+        if undecided and not force:
+            raise Conflict(steps.undecided_message(round_.id, undecided))
+        steps.set_state(engine, round_.id, RoundState.CLOSED, closed_at=datetime.now(UTC))
+    status = steps.status(ctx, round_.id)  # after the close: no answer counts any more
+    forced = any(getattr(status, name) for name in ("pending", "partly_answered", "disputed", "in_adjudication"))
+    metrics = RoundMetrics.of(status, retrain_for_round(ctx, test_set), forced=forced)
+    steps.set_state(engine, round_.id, RoundState.CLOSED, metrics=metrics.model_dump(mode="json"),
+                    closed_classifier_version=metrics.classifier.version)
+    titles, note = _mark_closed(ctx, round_.id, [status.label_studio_project, status.adjudication_project])
+    return RoundClosed(round=round_.id, metrics=metrics, label_studio_projects=titles, label_studio_note=note)
+
+
+def _mark_closed(ctx: Context, round_id: int, projects: list[int | None]) -> tuple[dict[int, str], str | None]:
+    """Title the round's Label Studio projects closed and refresh the annotators' cached e-mails.
+    Best effort: the round is closed in the store whatever Label Studio answers, so a failure
+    here is reported in the result (the note) rather than raised."""
+    projects = [p for p in projects if p is not None]
+    if not projects:
+        return {}, None
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = (f"pairloop round {round_id} closed on {when}: answers given now are kept but no longer counted.")
+    titles: dict[int, str] = {}
+    try:
+        studio = ctx.studio()
+        for project in projects:
+            titles[project] = studio.mark_closed(project, text)
+        steps.annotator_names(ctx.engine, studio)
+    except (ServiceUnavailable, ServiceFailed) as exc:
+        return titles, f"Label Studio was not told that the round is closed: {exc}"
+    return titles, None
 
 
 class RoundSummary(BaseModel):
@@ -149,7 +201,9 @@ class RoundSummary(BaseModel):
     state: RoundState
     strategy: str
     seed: int
-    classifier_version: str | None
+    classifier_version: str | None = Field(description="The classifier that selected the pairs.")
+    closed_classifier_version: str | None = Field(description="The classifier its close trained, or kept when "
+                                                              "no label had changed (null while open).")
     label_studio_project: int | None
     created_at: datetime
     closed_at: datetime | None
@@ -167,5 +221,6 @@ def list_rounds(ctx: Context) -> list[RoundSummary]:
     with ctx.engine.connect() as conn:
         rows = Session(bind=conn).scalars(select(Round).order_by(Round.id)).all()
     return [RoundSummary(round=r.id, state=r.state, strategy=r.strategy, seed=r.seed,
-                         classifier_version=r.classifier_version, label_studio_project=r.ls_project_id,
+                         classifier_version=r.classifier_version,
+                         closed_classifier_version=r.closed_classifier_version, label_studio_project=r.ls_project_id,
                          created_at=r.created_at, closed_at=r.closed_at, metrics=r.metrics) for r in rows]

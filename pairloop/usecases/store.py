@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from alembic.runtime.migration import MigrationContext
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-import migrations
 from pairloop.usecases.context import Context
 from store import stats as counts
 from store.db import check_connection, make_engine
@@ -29,6 +27,10 @@ class StoreRevision(BaseModel):
 def init_store(ctx: Context, downgrade: str | None = None) -> StoreRevision:
     """Create the database or upgrade it to the newest schema; or downgrade it to ``downgrade``
     ('base': empty). Works on a database at any revision (``ctx.engine`` insists on the newest)."""
+    from alembic.runtime.migration import MigrationContext  # Alembic and Mako only for the commands that migrate
+
+    import migrations
+
     url = ctx.settings.db_url
     engine = make_engine(url)
     try:
@@ -56,10 +58,13 @@ class VerifiedStats(BaseModel):
 class StoreStats(BaseModel):
     """What the store holds."""
 
-    items: int
-    items_by_source: dict[str, int]
-    pairs: int
+    items: int = Field(description="Catalogue items (knowledge-graph entities are not items here).")
+    items_by_source: dict[str, int] = Field(description="Catalogue items by source.")
+    graph_entities: int = Field(0, description="Knowledge-graph entities (stored as items of source kg-entity).")
+    pairs: int = Field(description="Pairs of items or of graph entities.")
     labels: int = Field(description="Label events (the history: every answer, retraction, unsure).")
+    late_labels: int = Field(0, description="Of those, answers that arrived after their round closed: "
+                                            "kept, never counted.")
     labels_by_source: dict[str, dict[str, int]] = Field(description="source → relation (or verdict) → count.")
     behaviour_by_kind: dict[str, int]
     verified: VerifiedStats
@@ -89,6 +94,7 @@ class LabelEvent(BaseModel):
     auto_accepted: bool = Field(description="An LLM label the trust gate accepted.")
     adjudication: bool = Field(description="An adjudicator's ruling.")
     presented_reversed: bool
+    late: bool = Field(description="Arrived after its round closed: kept in the history, never a vote.")
     round_id: int | None
     ls_task_id: int | None
     ls_annotation_id: int | None
@@ -162,7 +168,9 @@ class RoundRecord(BaseModel):
     id: int
     state: RoundState
     strategy: str
-    metrics: dict[str, Any] | None = Field(description="What closing the round recorded (null while open).")
+    closed_classifier_version: str | None = Field(None, description="The classifier its close trained or kept.")
+    metrics: dict[str, Any] | None = Field(description="What closing the round recorded (the selection's "
+                                                       "figures while it is open).")
 
 
 class LlmAgreement(BaseModel):
@@ -184,13 +192,14 @@ class Metrics(BaseModel):
 
 def metrics(ctx: Context) -> Metrics:
     with ctx.engine.connect() as conn:
-        rounds = conn.execute(select(Round.id, Round.state, Round.strategy, Round.metrics).order_by(Round.id)).all()
+        rounds = conn.execute(select(Round.id, Round.state, Round.strategy, Round.closed_classifier_version,
+                                     Round.metrics).order_by(Round.id)).all()
         reports = conn.execute(select(AgreementReport.model, AgreementReport.prompt_version, AgreementReport.n_pairs,
                                       AgreementReport.metrics, AgreementReport.created_at)
                                .order_by(AgreementReport.id)).all()
     return Metrics(
         store=store_stats(ctx),
-        rounds=[RoundRecord(id=r.id, state=r.state, strategy=r.strategy, metrics=r.metrics) for r in rounds],
+        rounds=[RoundRecord.model_validate(r, from_attributes=True) for r in rounds],
         llm_agreement=[LlmAgreement(model=r.model, prompt_version=r.prompt_version, pairs=r.n_pairs,
                                     accuracy=r.metrics.get("accuracy"), kappa=r.metrics.get("kappa"),
                                     created_at=r.created_at) for r in reports],

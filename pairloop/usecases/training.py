@@ -6,13 +6,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from pairloop.usecases.context import Context
 from store.errors import BadInput
+
+if TYPE_CHECKING:
+    from classifier.registry import ModelInfo
 
 # The item encoders of classifier.encoders.ENCODERS, named here so that help texts need not
 # import scikit-learn (tests check the two agree).
@@ -140,23 +143,62 @@ def evaluate_file(ctx: Context, test: Path, version: str | None = None, out: Pat
 
 
 class Retrained(BaseModel):
-    """The classifier a closed round trained, and its held-out figures when a test set is set."""
+    """The classifier a closed round trained (or kept), and its held-out figures when a test set is given."""
 
     version: str
+    retrained: bool = Field(True, description="False: no verified label had changed since this version, "
+                                              "which was kept rather than trained again.")
     n_labels: int = Field(description="Verified labels it was trained on.")
-    test_macro_f1: float | None = Field(None, description="Held-out macro-F1 (PAIRLOOP_TEST_SET).")
+    test_set: str | None = Field(None, description="The held-out file scored (--test, else PAIRLOOP_TEST_SET).")
+    test_macro_f1: float | None = Field(None, description="Held-out macro-F1 on the test set.")
     test_accuracy: float | None = None
     test_report: str | None = Field(None, description="metrics.json of the held-out evaluation.")
 
 
-def retrain_for_round(ctx: Context) -> Retrained:
-    """What closing a round records: the new version, and its held-out macro-F1 when
-    ``PAIRLOOP_TEST_SET`` names a labelled pair file."""
-    info = train_on_store(ctx)
-    result = Retrained(version=info.version, n_labels=info.n_labels)
-    if ctx.settings.test_set is not None:
-        evaluation = evaluate_file(ctx, ctx.settings.test_set, info.version)
-        result = result.model_copy(update={"test_macro_f1": evaluation.macro_f1,
+def check_test_set(ctx: Context, test: Path | None = None) -> Path | None:
+    """The held-out file a round's close scores: ``test``, else ``PAIRLOOP_TEST_SET`` (None: no
+    test set). Read once here, so that a missing or unusable file is a :class:`BadInput` naming
+    it before anything is trained or closed."""
+    from classifier.data import read_pair_file, require_labelled
+
+    path = test or ctx.settings.test_set
+    if path is not None:
+        settings = ctx.settings
+        require_labelled(read_pair_file(path, None, settings.majority_rule, settings.min_agreeing), "the test file")
+    return path
+
+
+def unchanged_classifier(ctx: Context) -> ModelInfo | None:
+    """The newest classifier version when it was trained on exactly the store's verified labels
+    of now (same pairs, same relations) with the configured features."""
+    from classifier.data import labels_hash, store_labelled_pairs
+    from classifier.registry import latest_version, model_info
+
+    newest = latest_version(ctx.engine)
+    if newest is None:
+        return None
+    info = model_info(ctx.engine, newest)
+    settings = ctx.settings
+    with ctx.engine.connect() as conn:
+        labelled = store_labelled_pairs(conn, settings.majority_rule, settings.min_agreeing)
+    if info.labels_hash != labels_hash(labelled) or info.featuriser.get("encoder") != settings.features:
+        return None
+    return info
+
+
+def retrain_for_round(ctx: Context, test_set: Path | None = None) -> Retrained:
+    """What closing a round records: a new version trained on the store's verified labels, or the
+    newest one when no label changed since it was trained; its held-out figures on ``test_set``
+    (checked by :func:`check_test_set`) when there is one."""
+    kept = unchanged_classifier(ctx)
+    if kept is None:
+        info = train_on_store(ctx)
+        result = Retrained(version=info.version, n_labels=info.n_labels)
+    else:
+        result = Retrained(version=kept.version, retrained=False, n_labels=kept.n_labels)
+    if test_set is not None:
+        evaluation = evaluate_file(ctx, test_set, result.version)
+        result = result.model_copy(update={"test_set": str(test_set), "test_macro_f1": evaluation.macro_f1,
                                            "test_accuracy": evaluation.accuracy,
                                            "test_report": evaluation.json_path})
     return result

@@ -6,6 +6,11 @@
 | ``fbl2023`` / ``fbl2024`` (``fbl``: by name or codes) | FBL TSV, three annotators a row | items, pairs |
 | ``bundlerec`` | a BundleRec domain folder | items, pairs, behaviour |
 | ``instacart`` | the Instacart folder | items, behaviour |
+
+An item is keyed by ``(source, external id)``. FBL items are ``askul`` items keyed by their URL,
+BundleRec items ``bundlerec-<folder>`` items keyed by their item ID, Instacart items
+``instacart`` items keyed by their product id; csv/jsonl items take the source the file or
+``--source`` names, else ``catalog`` (see :mod:`store.formats.tabular`).
 """
 
 from __future__ import annotations
@@ -81,8 +86,19 @@ def resolve_format(path: Path, fmt: str | None) -> str:
     return fmt
 
 
+def _check_source(path: Path, fmt: str, source: str | None) -> None:
+    """``source`` names the items' source of csv/jsonl files; other formats name their own, and
+    a ``--source`` given with them is refused rather than silently ignored."""
+    if source is None or fmt in ("csv", "jsonl"):
+        return
+    own = {"fbl2023": fbl.SOURCE, "fbl2024": fbl.SOURCE, "instacart": instacart.SOURCE}
+    name = own.get(fmt) or bundlerec.source_of(path)
+    raise BadInput(f"--source applies to csv and jsonl files only: {fmt} items are always of source {name!r}", path)
+
+
 def read_items(path: Path, fmt: str | None = None, source: str | None = None) -> Iterator[ItemRecord]:
     fmt = resolve_format(path, fmt)
+    _check_source(path, fmt, source)
     if fmt in ("csv", "jsonl"):
         if set(tabular.PAIR_REQUIRED) <= _columns(path, fmt):
             return (item for row in read_pairs(path, fmt, source) for item in (row.item_a, row.item_b))
@@ -96,6 +112,7 @@ def read_items(path: Path, fmt: str | None = None, source: str | None = None) ->
 
 def read_pairs(path: Path, fmt: str | None = None, source: str | None = None) -> Iterator[PairRow]:
     fmt = resolve_format(path, fmt)
+    _check_source(path, fmt, source)
     if fmt in ("csv", "jsonl"):
         if not set(tabular.PAIR_REQUIRED) <= _columns(path, fmt):
             raise BadInput("not a pairs file: the header needs item_a and item_b", path, 1)
@@ -104,7 +121,7 @@ def read_pairs(path: Path, fmt: str | None = None, source: str | None = None) ->
         return fbl.read_fbl(path, fbl.FblScheme(fmt))
     if fmt == "bundlerec":
         return bundlerec.read_pairs(path)
-    raise BadInput(f"format {fmt} has no labelled pairs (it has items and behaviour)", path)
+    raise BadInput(f"format {fmt} has no pairs (it has items and behaviour)", path)
 
 
 def read_behaviour(path: Path, fmt: str | None = None, min_count: int = 1) -> Iterator[BehaviourRow]:

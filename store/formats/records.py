@@ -20,6 +20,9 @@ class ItemRecord:
     image_url: str | None = None
     attributes: dict[str, Any] | None = None
     line: int | None = None
+    # True when neither the file nor the command named the source (a csv/jsonl file's fallback
+    # source): such an item must not silently become a copy of one another source holds.
+    source_defaulted: bool = False
 
     def row(self) -> dict[str, Any]:
         """The ``items`` table row for this record."""

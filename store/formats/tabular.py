@@ -1,7 +1,9 @@
 """The project's own CSV and JSONL formats for items and item pairs.
 
 Items: ``external_id, title`` required; ``category_path, description, image_url, source``
-optional; any other column is kept in ``attributes``.
+optional; any other column is kept in ``attributes``. An item's source is its row's ``source``
+(``item_source`` in a pairs file), else the command's ``--source``, else ``catalog``: that
+fallback is marked on the record, so the importer can refuse to fork items another source holds.
 
 Pairs: ``item_a, item_b`` (external ids) required; ``title_a, title_b, category_a,
 category_b, item_source`` optional (they create the items when missing); ``relation``
@@ -117,14 +119,16 @@ def read_items(path: Path, kind: str, source: str | None = None) -> Iterator[Ite
         extra = {k: v for k, v in values.items() if k not in ITEM_COLUMNS and v not in (None, "")}
         if isinstance(values.get("attributes"), dict):
             extra = {**extra.pop("attributes", {}), **values["attributes"]}
+        named = row.text("source") or source
         yield row.item(
-            row.text("source") or source or DEFAULT_SOURCE,
+            named or DEFAULT_SOURCE,
             row.required("external_id"),
             row.required("title"),
             row.text("category_path"),
             description=row.text("description"),
             image_url=row.text("image_url"),
             attributes=extra or None,
+            source_defaulted=named is None,
         )
 
 
@@ -152,11 +156,13 @@ def _answer(row: _Row) -> Answer | None:
 
 def read_pairs(path: Path, kind: str, source: str | None = None) -> Iterator[PairRow]:
     for row in _rows(path, kind):
-        item_source = row.text("item_source") or source or DEFAULT_SOURCE
+        named = row.text("item_source") or source
+        item_source = named or DEFAULT_SOURCE
         a, b = (row.required(key) for key in PAIR_REQUIRED)
         if a == b:
             raise BadInput("a pair of an item with itself", path, row.line)
-        item_a = row.item(item_source, a, row.text("title_a"), row.text("category_a"))
-        item_b = row.item(item_source, b, row.text("title_b"), row.text("category_b"))
+        defaulted = named is None
+        item_a = row.item(item_source, a, row.text("title_a"), row.text("category_a"), source_defaulted=defaulted)
+        item_b = row.item(item_source, b, row.text("title_b"), row.text("category_b"), source_defaulted=defaulted)
         answer = _answer(row)
         yield PairRow(row.line, item_a, item_b, [answer] if answer else [], ("pairs", item_source, a, b))

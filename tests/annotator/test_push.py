@@ -51,7 +51,9 @@ def test_bulk_push_in_chunks_with_visible_predictions(ls, db_url, engine):
     assert _pairs_in_project(ls, project_id) == Counter(pairs)
     with_proposal = ls.task(report.task_ids[pairs[0]])
     assert with_proposal["data"]["pair_id"] == pairs[0] and with_proposal["data"]["round_id"] == round_id
-    assert "item 0" in with_proposal["data"]["item_1_html"] and "<img" in with_proposal["data"]["item_1_html"]
+    data = with_proposal["data"]
+    assert (data["item_1_title"], data["item_1_image"], data["item_2_image"]) == (
+        "item 0", "http://127.0.0.1/img.png", "")
     assert "both are tents" in with_proposal["data"]["llm_summary"]
     (prediction,) = with_proposal["predictions"]
     # Annotators see a prediction only when its model_version is the project's.

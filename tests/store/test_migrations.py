@@ -4,13 +4,14 @@ revisions keep the data they find."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import insert, inspect, select, update
+from sqlalchemy import JSON, column, insert, inspect, select, table, update
 from sqlalchemy.exc import IntegrityError
 
 import migrations
 from store.db import make_engine
-from store.models import Base, Item, Label, Pair, Round, RoundPair
+from store.models import Base, Item, Label, Pair, Round, RoundPair, utcnow
 from store.states import RoundPairStatus, RoundState
+from store.verified import verified_labels
 
 
 def tables(url: str) -> set[str]:
@@ -54,7 +55,13 @@ def _a_round_with_a_pair_and_a_label(url: str) -> None:
         conn.execute(insert(Pair).values(id=1, item_a_id=1, item_b_id=2))
         conn.execute(insert(Round).values(id=1, state="verifying", strategy="margin", params={}, seed=1))
         conn.execute(insert(RoundPair).values(round_id=1, pair_id=1, rank=1, score=0.5, status="pushed"))
-        conn.execute(insert(Label).values(pair_id=1, relation="substitute", source="human", actor="a", round_id=1))
+        # The columns every revision has: the model's newer ones (labels.late) do not exist at 0003.
+        labels = table("labels", *(column(c) for c in ("pair_id", "verdict", "relation", "source", "actor",
+                                                       "auto_accepted", "adjudication", "presented_reversed",
+                                                       "round_id", "created_at")))
+        conn.execute(insert(labels).values(pair_id=1, verdict="label", relation="substitute", source="human",
+                                           actor="a", auto_accepted=False, adjudication=False,
+                                           presented_reversed=False, round_id=1, created_at=utcnow()))
     engine.dispose()
 
 
@@ -88,3 +95,25 @@ def test_round_states_outside_the_enums_are_refused(engine):
         conn.execute(update(Round).values(state=RoundState.CLOSED))
         conn.execute(update(RoundPair).values(status=RoundPairStatus.AUTO_ACCEPTED))
     assert _round_rows(engine.url.render_as_string(hide_password=False))[0] == [(1, 1, "auto_accepted")]
+
+
+def test_0006_keeps_every_label_counting_and_names_the_classifier_closed_rounds_trained(empty_db_url):
+    migrations.upgrade(empty_db_url, "0005")
+    _a_round_with_a_pair_and_a_label(empty_db_url)
+    rounds = table("rounds", column("id"), column("state"), column("metrics", JSON))
+    engine = make_engine(empty_db_url)
+    with engine.begin() as conn:
+        conn.execute(rounds.update().values(state="closed", metrics={"verified": 1,
+                                                                      "classifier": {"version": "c0002-1a2b3c4d"}}))
+    engine.dispose()
+
+    migrations.upgrade(empty_db_url, "0006")
+    engine = make_engine(empty_db_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(Round.closed_classifier_version)).scalar_one() == "c0002-1a2b3c4d"
+        assert conn.execute(select(Label.late)).scalar_one() is False
+        assert set(verified_labels(conn, min_agreeing=1)[0]) == {1}
+    engine.dispose()
+    migrations.downgrade(empty_db_url, "0005")
+    assert _round_rows(empty_db_url) == ([(1, 1, "pushed")], [(1,)])
+    assert "annotator_names" not in tables(empty_db_url)

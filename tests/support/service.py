@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from annotator.interface import ItemView, item_fields
 from annotator.label_studio import ADJUDICATED_PAIR
 from pairloop.settings import Settings
 from store.db import make_engine
@@ -57,7 +58,7 @@ def delivery(action: str, annotation_id: int, updated_at: str, *, task_id: int, 
     """A webhook body shaped like Label Studio 1.23.2's (the keys pairloop reads, as the real
     server sends them; tests/labelstudio checks the real deliveries end to end). ``ruling``: from
     an adjudication task, which names its pair as ``adjudicated_pair_id``."""
-    data = {"item_1_html": "<h3>a</h3>", "item_2_html": "<h3>b</h3>", "presented_reversed": reversed_}
+    data = {**item_fields(ItemView("a"), ItemView("b")), "presented_reversed": reversed_}
     if pair_id is not None:
         data.update({ADJUDICATED_PAIR if ruling else "pair_id": pair_id, "round_id": round_id})
     return {

@@ -1,15 +1,15 @@
 """Rounds for ML engineers: list, start, status, sync, adjudicate, close — the CLI's operations over HTTP.
 
 Errors are the use cases' own (404 an unknown round, 409 a step the round's state does not
-allow, 422 a round that cannot be selected, 503 Label Studio or the LLM unavailable: the round
-keeps its state, retry to resume).
+allow or a close with undecided pairs, 422 a round that cannot be selected, 503 Label Studio
+or the LLM unavailable: the round keeps its state, retry to resume).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -69,6 +69,10 @@ async def adjudicate(round_id: RoundId, ctx: ContextDep) -> rounds.AdjudicationR
 
 
 @router.post("/{round_id}/close", response_model=rounds.RoundClosed, responses=ACTION_RESPONSES)
-async def close(round_id: RoundId, ctx: ContextDep) -> rounds.RoundClosed:
-    """Derive verified labels, retrain the classifier, record and return the round's metrics."""
-    return await run_in_threadpool(rounds.close_round, ctx, round_id)
+async def close(round_id: RoundId, ctx: ContextDep, force: Annotated[bool, Query(
+        description="Close even with pairs unanswered, partly answered, disputed or in adjudication "
+                    "(otherwise 409 naming them); recorded as forced.")] = False) -> rounds.RoundClosed:
+    """Close a round whose pairs are all decided: retrain the classifier (unless no label changed since the
+    newest version), score it on PAIRLOOP_TEST_SET, record and return the round's metrics. Answers that
+    arrive afterwards are stored as late and never counted."""
+    return await run_in_threadpool(rounds.close_round, ctx, round_id, force=force)

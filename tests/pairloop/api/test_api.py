@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from support.service import API_TOKEN, seed_round
 
 from pairloop.api.main import create_app
@@ -13,6 +14,7 @@ from pairloop.settings import Settings
 from store import formats
 from store.db import make_engine
 from store.importer import Importer
+from store.models import RoundPair
 
 
 @pytest.mark.parametrize("path", ["/rounds", "/rounds/1", "/labels/verified", "/labels/pairs/1", "/metrics"])
@@ -51,6 +53,36 @@ def test_rounds_labels_and_metrics(api, db_url, tmp_path):
     metrics = api.get("/metrics").json()
     assert metrics["store"]["verified"]["pairs"] == 30
     assert metrics["rounds"][0]["id"] == round_id
+
+
+def test_a_round_with_unanswered_pairs_closes_only_when_forced(api, db_url, tmp_path):
+    """The API's status and close are the CLI's: the same counts, the same refusal, the same record."""
+    sample = write_sample(tmp_path / "sample")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        importer = Importer(conn)
+        importer.items(formats.read_items(sample.catalogue))
+        importer.pairs(formats.read_pairs(sample.seed_labels))
+    round_id, pair_ids = seed_round(db_url, 3)
+    with engine.begin() as conn:  # in Label Studio, as the push leaves them
+        conn.execute(update(RoundPair).where(RoundPair.round_id == round_id).values(status="pushed"))
+    engine.dispose()
+
+    status = api.get(f"/rounds/{round_id}").json()
+    assert (status["pending"], status["partly_answered"], status["late_answers"]) == (3, 0, 0)
+    refused = api.post(f"/rounds/{round_id}/close")
+    assert refused.status_code == 409
+    assert f"3 unanswered (pairs {', '.join(map(str, pair_ids))})" in refused.json()["detail"]
+    assert api.get(f"/rounds/{round_id}").json()["state"] == "verifying"
+
+    closed = api.post(f"/rounds/{round_id}/close", params={"force": "true"}, timeout=120)
+    assert closed.status_code == 200, closed.text
+    metrics = closed.json()["metrics"]
+    assert (metrics["forced"], metrics["pending"], metrics["classifier"]["retrained"]) == (True, 3, True)
+    (listed,) = api.get("/rounds").json()
+    assert listed["closed_classifier_version"] == metrics["classifier"]["version"]
+    assert api.get("/metrics").json()["rounds"][0]["closed_classifier_version"] == metrics["classifier"]["version"]
+    assert api.post(f"/rounds/{round_id}/close", params={"force": "true"}).status_code == 409  # already closed
 
 
 def test_openapi_documents_the_routes(service):

@@ -29,6 +29,7 @@ from pairloop.usecases import round_steps as steps
 from pairloop.usecases import rounds
 from pairloop.usecases.context import Context
 from store import formats
+from store.errors import Conflict
 from store.importer import Importer
 from store.models import Round, RoundPair, WebhookEvent
 from store.states import RoundPairStatus
@@ -83,11 +84,12 @@ def test_a_disputed_pair_is_routed_once_and_the_ruling_decides_it(pushed_round, 
     split, agreed, open_ = r.pair_ids
     alice.create_annotation(r.task_ids[split], answer_result("complementary", 4))
     bob.create_annotation(r.task_ids[split], answer_result("substitute", comment="two of a kind"))
-    for person in (alice, bob):
-        person.create_annotation(r.task_ids[agreed], answer_result("unrelated"))
+    alices_agreed = alice.create_annotation(r.task_ids[agreed], answer_result("unrelated"))
+    bob.create_annotation(r.task_ids[agreed], answer_result("unrelated"))
     alice.create_annotation(r.task_ids[open_], answer_result("unrelated"))  # one answer of two: not disputed
     wait_processed(engine, 5)
-    assert (_status(r).disputed, _status(r).pending) == (1, 1)
+    status = _status(r)
+    assert (status.disputed, status.partly_answered, status.pending) == (1, 1, 0)
 
     first = rounds.adjudicate_round(r.ctx, r.round_id)
     assert (first.routed, first.already_routed, first.rulings) == (1, 0, None)
@@ -120,7 +122,7 @@ def test_a_disputed_pair_is_routed_once_and_the_ruling_decides_it(pushed_round, 
     label = _verified(engine)[split]
     assert (label.relation, label.fine_code, label.basis) == ("complementary", 5, "adjudication")
 
-    status = rounds.round_status(r.ctx, r.round_id, named=True)
+    status = _status(r)  # annotators by the e-mails adjudication and sync cached: Label Studio is not asked
     assert (status.in_adjudication, status.adjudicated, status.verified) == (0, 1, 2)
     scores = {a.name: (a.adjudicated, a.accuracy_adjudicated) for a in status.annotators}
     assert scores == {alice.whoami()["email"]: (1, 1.0), bob.whoami()["email"]: (1, 0.0)}
@@ -132,13 +134,27 @@ def test_a_disputed_pair_is_routed_once_and_the_ruling_decides_it(pushed_round, 
     assert rounds.adjudicate_round(r.ctx, r.round_id).rulings.labels_added == 0
     with engine.begin() as conn:  # labels beyond the round's, so that closing has enough to retrain on
         Importer(conn).pairs(formats.read_pairs(write_sample(tmp_path / "sample").seed_labels))
+    with pytest.raises(Conflict, match=f"1 partly answered \\(pairs {open_}\\)"):  # bob has not answered it
+        rounds.close_round(r.ctx, r.round_id)
+    bob.create_annotation(r.task_ids[open_], answer_result("unrelated"))
+    wait_processed(engine, 8)
     closed = rounds.close_round(r.ctx, r.round_id)
-    assert (closed.metrics.verified, closed.metrics.in_adjudication, closed.metrics.adjudicated) == (2, 0, 1)
+    assert (closed.metrics.verified, closed.metrics.in_adjudication, closed.metrics.adjudicated) == (3, 0, 1)
+    assert not closed.metrics.forced and closed.label_studio_note is None
+    for project_id in (r.project_id, project):  # Label Studio shows both projects closed
+        shown = ls.project(project_id)
+        assert shown["title"].endswith(" · closed") and closed.label_studio_projects[project_id] == shown["title"]
+        assert "no longer counted" in shown["description"]
 
     judge.delete_annotation(ruling["id"])  # a ruling withdrawn after the round closed
+    alice.update_annotation(alices_agreed["id"], answer_result("substitute"))  # an answer changed after the close
     rounds.adjudicate_round(r.ctx, r.round_id)
     wait_processed(engine)
-    assert split not in _verified(engine) and _status(r).in_adjudication == 1
+    late = [(row.pair_id, row.verdict, row.adjudication) for row in labels(engine) if row.late]
+    assert sorted(late) == sorted([(split, "retracted", True), (agreed, "label", False)])
+    assert _verified(engine)[split].basis == "adjudication"  # neither counts: the round stays as it closed
+    status = _status(r)
+    assert (status.late_answers, status.in_adjudication, status.verified) == (2, 0, 3)
     assert rounds.adjudicate_round(r.ctx, r.round_id).rulings.labels_added == 0
 
 

@@ -131,16 +131,18 @@ def test_selection_proposals_gate_status_and_close(ctx):
     with ctx.engine.connect() as conn:
         recorded = conn.execute(select(Round.metrics).where(Round.id == round_id)).scalar_one()
     assert recorded == closed.metrics.model_dump(mode="json")
-    assert set(recorded) == {"pairs", "verified", "auto_accepted", "without_majority", "disputed", "in_adjudication",
-                             "adjudicated", "unsure", "inter_annotator_alpha", "llm_vs_human", "annotators",
-                             "classifier"}
-    assert set(recorded["classifier"]) >= {"version", "n_labels", "test_macro_f1"}
+    assert set(recorded) == {"pairs", "verified", "auto_accepted", "pending", "partly_answered", "without_majority",
+                             "disputed", "in_adjudication", "adjudicated", "unsure", "inter_annotator_alpha",
+                             "llm_vs_human", "annotators", "classifier", "forced"}
+    assert set(recorded["classifier"]) >= {"version", "retrained", "n_labels", "test_macro_f1"}
+    assert recorded["forced"] is False and recorded["classifier"]["retrained"] is True
     assert rounds.round_status(ctx, round_id).metrics == recorded
     with pytest.raises(Conflict, match="already closed"):
         rounds.close_round(ctx, round_id)
 
     (listed,) = rounds.list_rounds(ctx)
     assert (listed.round, listed.id, listed.state, listed.metrics) == (round_id, round_id, RoundState.CLOSED, recorded)
+    assert listed.closed_classifier_version == closed.metrics.classifier.version != listed.classifier_version
 
 
 def test_a_start_that_cannot_reach_label_studio_keeps_the_round_and_resumes_it(ctx):
@@ -180,10 +182,10 @@ def test_round_commands_report_as_before(cli, db_url):
     listed = cli("round", "list", "--json").stdout
     assert f'"round": {round_id}' in listed and f'"id": {round_id}' in listed
     status = cli("round", "status", "--json").stdout
-    for key in ("round", "state", "strategy", "seed", "classifier_version", "label_studio_project",
-                "adjudication_project", "pairs", "verified", "auto_accepted", "pending", "unsure", "disputed_by_llm",
-                "without_majority", "disputed", "in_adjudication", "adjudicated", "annotators",
-                "inter_annotator_alpha", "llm_vs_human", "metrics"):
+    for key in ("round", "state", "strategy", "seed", "classifier_version", "closed_classifier_version",
+                "label_studio_project", "adjudication_project", "pairs", "verified", "auto_accepted", "pending",
+                "partly_answered", "unsure", "disputed_by_llm", "without_majority", "disputed", "in_adjudication",
+                "adjudicated", "annotators", "inter_annotator_alpha", "llm_vs_human", "late_answers", "metrics"):
         assert f'"{key}": ' in status
     assert f"round {round_id} · verifying · test" in cli("round", "status", str(round_id)).stdout
     assert "no round 7" in cli("round", "close", "7", expect=2).stderr
