@@ -17,7 +17,7 @@ adjudicator.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -190,8 +190,17 @@ def disputed_pairs(
     """Pairs whose ``overlap`` annotators have all answered ("unsure" counts as an answer)
     without reaching a verified label: they need an adjudicator."""
     pair_ids = list(pair_ids)
-    answers = human_answers(conn, pair_ids)
-    votes = current_votes(conn, pair_ids)
+    return disputed_among(human_answers(conn, pair_ids), current_votes(conn, pair_ids), overlap, rule, min_agreeing)
+
+
+def disputed_among(
+    answers: Mapping[int, Sequence[HumanAnswer]],
+    votes: Mapping[int, list[Vote]],
+    overlap: int,
+    rule: MajorityRule = MajorityRule.COARSE,
+    min_agreeing: int = DEFAULT_MIN_AGREEING,
+) -> list[int]:
+    """:func:`disputed_pairs` over answers and votes already read (of the pairs in ``answers``)."""
     return sorted(
         pair_id
         for pair_id, given in answers.items()

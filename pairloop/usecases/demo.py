@@ -56,7 +56,7 @@ class DemoRound(BaseModel):
     delivered: int = Field(description="Of those, stored when the webhook had delivered them.")
     adjudication_project: int | None
     disputed: int = Field(description="Pairs sent to the adjudicator.")
-    rulings: int = Field(description="The adjudicator's rulings stored.")
+    rulings: int = Field(description="Pairs the adjudicator decided (rulings stored by webhook or sync).")
     metrics: RoundMetrics = Field(description="What the round recorded when it closed.")
 
 
@@ -114,18 +114,18 @@ def _play_round(ctx: Context, url: str, strategy: str, size: int, llm: str, seed
                            started.status.pending * len(DEFAULT_ANNOTATORS)) as advance:
         answers = sum(answer_round(url, project, DEFAULT_ANNOTATORS, truths, seed, advance).values())
     delivered = wait_for_webhooks(ctx.engine, round_id, answers)
-    # Sync routes the disputed pairs; the adjudicator decides them; a second sync reads the rulings.
+    # Sync routes the disputed pairs; the adjudicator decides them; a second sync reads the rulings
+    # the webhook has not brought yet.
     routed = sync_round(ctx, round_id).adjudication
-    disputed, rulings = routed.routed + routed.already_routed, 0
+    disputed = routed.routed + routed.already_routed
     if routed.adjudication_project is not None:
         with ctx.progress.task(f"round {round_id}: the adjudicator decides disputed pairs", disputed) as advance:
             answer_round(url, routed.adjudication_project, (DEFAULT_ADJUDICATOR,), truths, seed, advance)
-        read = sync_round(ctx, round_id).adjudication.rulings
-        rulings = read.labels_added if read else 0
+        sync_round(ctx, round_id)
     closed = close_round(ctx, round_id, named=True)
     return DemoRound(round=round_id, label_studio_project=project, answers=answers, delivered=delivered,
-                     adjudication_project=routed.adjudication_project, disputed=disputed, rulings=rulings,
-                     metrics=closed.metrics)
+                     adjudication_project=routed.adjudication_project, disputed=disputed,
+                     rulings=closed.metrics.adjudicated, metrics=closed.metrics)
 
 
 def _write_curve(points: list[CurvePoint], directory: Path) -> tuple[Path, Path]:

@@ -47,7 +47,7 @@ from store.errors import BadInput, Conflict, NotFound
 from store.models import MAX_ID, Label, LlmProposal, Round, RoundPair
 from store.states import UNFINISHED_ROUND_STATES, RoundPairStatus, RoundState
 from store.taxonomy import LabelSource, Verdict
-from store.verified import HumanAnswer, VerifiedLabel, Vote, current_votes, decide, disputed_pairs, human_answers
+from store.verified import HumanAnswer, VerifiedLabel, Vote, current_votes, decide, disputed_among, human_answers
 
 # --- the round's row ------------------------------------------------------------------------------
 
@@ -256,8 +256,8 @@ def pair_progress(conn: Connection, round_: Round, settings: Settings) -> PairPr
     answers = human_answers(conn, ids) if ids else {}
     verified = {p: label for p, v in votes.items() if (label := decide(p, v, rule, min_agreeing)) is not None}
     waiting = [p for p, s in statuses.items() if s == RoundPairStatus.PUSHED and p not in verified]
-    disputed = set(disputed_pairs(conn, waiting, overlap_of(round_, settings.annotators_per_pair), rule,
-                                  min_agreeing)) if waiting else set()
+    disputed = set(disputed_among({p: answers.get(p, []) for p in waiting}, votes,
+                                  overlap_of(round_, settings.annotators_per_pair), rule, min_agreeing))
     return PairProgress(
         statuses=statuses, votes=votes, answers=answers, verified=verified,
         pending=[p for p in waiting if not answers.get(p)],
