@@ -14,6 +14,7 @@ option names ("--keep-round-lab…") to fit 80 columns.
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ import typer
 from typer.core import TyperGroup
 
 from pairloop.console import err_console
+from pairloop.settings import unknown_variables
 from store.errors import PairloopError
 
 if TYPE_CHECKING:
@@ -175,4 +177,6 @@ app.callback()(_noop)  # the root is a group of the lazily loaded COMMANDS, whic
 
 
 def main() -> None:
+    for warning in unknown_variables(os.environ):
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     app()

@@ -8,6 +8,8 @@ saying what; tests/pairloop/test_settings_doc.py fails until it has them and the
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -165,6 +167,43 @@ GROUPS: dict[str, tuple[str, ...]] = {
                          "llm_votes", "llm_timeout_s", "llm_max_retries", "llm_backoff_s", "llm_concurrency",
                          "llm_answer_mode", "llm_batch_size", "llm_model_cache", "llm_target_precision"),
 }
+
+
+# PAIRLOOP_* variables read outside Settings (by the tests and the benchmarks): not settings of
+# pairloop itself. Variable → (default, meaning).
+OTHER_VARIABLES: dict[str, tuple[str, str]] = {
+    "PAIRLOOP_DATASETS": (
+        "`../shared/datasets` (beside the repository)",
+        "Where the research datasets are (docs/datasets.md), for the tests marked `datasets` and the "
+        "benchmarks; those tests skip when the folder is absent.",
+    ),
+    "PAIRLOOP_TEST_PG": (
+        "`postgresql+psycopg://postgres@127.0.0.1:5432/postgres`",
+        "A PostgreSQL server on which the tests and benchmarks may create and drop databases.",
+    ),
+    "PAIRLOOP_TEST_MODEL_CACHE": (
+        "`.pairloop/test-models`",
+        "Where the LLM tests keep the dequantised embedded model between runs.",
+    ),
+    "PAIRLOOP_CHROMIUM": (
+        "`/usr/bin/chromium`",
+        "The Chromium the browser tests drive (Playwright downloads no browser); they skip without one.",
+    ),
+    "PAIRLOOP_SCREENSHOTS": ("a temporary folder", "Where the dashboard's browser tests save their screenshots."),
+    "PAIRLOOP_TEST_KILL": ("–", "Test-only: set by the crash tests for the process they kill; never set it."),
+    "PAIRLOOP_TEST_READY": ("–", "Test-only: set by the crash tests (the child's ready file); never set it."),
+    "PAIRLOOP_TEST_GO": ("–", "Test-only: set by the crash tests (the child's start signal); never set it."),
+}
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each ``PAIRLOOP_*`` variable that is neither a setting nor one of
+    :data:`OTHER_VARIABLES`: a misspelled setting is otherwise ignored without a word."""
+    known = {f"PAIRLOOP_{name.upper()}" for name in Settings.model_fields} | set(OTHER_VARIABLES)
+    unknown = sorted(name for name in environ if name.upper().startswith("PAIRLOOP_") and name.upper() not in known)
+    return [f"{name} is not a pairloop setting and is ignored"
+            + (f" (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name.upper(), known, n=1)) else "")
+            + "; every setting: docs/configuration.md" for name in unknown]
 
 
 @lru_cache

@@ -17,36 +17,11 @@ from typing import Any
 import annotated_types
 from pydantic.fields import FieldInfo
 
-from pairloop.settings import GROUPS, Settings
+from pairloop.settings import GROUPS, OTHER_VARIABLES, Settings
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 REGENERATE = "python -m pairloop.settings_doc"
 
-# PAIRLOOP_* variables read outside Settings (by the tests and the benchmarks): not settings of
-# pairloop itself. Variable → (default, meaning).
-OTHER_VARIABLES: dict[str, tuple[str, str]] = {
-    "PAIRLOOP_DATASETS": (
-        "`../shared/datasets` (beside the repository)",
-        "Where the research datasets are (docs/datasets.md), for the tests marked `datasets` and the "
-        "benchmarks; those tests skip when the folder is absent.",
-    ),
-    "PAIRLOOP_TEST_PG": (
-        "`postgresql+psycopg://postgres@127.0.0.1:5432/postgres`",
-        "A PostgreSQL server on which the tests and benchmarks may create and drop databases.",
-    ),
-    "PAIRLOOP_TEST_MODEL_CACHE": (
-        "`.pairloop/test-models`",
-        "Where the LLM tests keep the dequantised embedded model between runs.",
-    ),
-    "PAIRLOOP_CHROMIUM": (
-        "`/usr/bin/chromium`",
-        "The Chromium the browser tests drive (Playwright downloads no browser); they skip without one.",
-    ),
-    "PAIRLOOP_SCREENSHOTS": ("a temporary folder", "Where the dashboard's browser tests save their screenshots."),
-    "PAIRLOOP_TEST_KILL": ("–", "Test-only: set by the crash tests for the process they kill; never set it."),
-    "PAIRLOOP_TEST_READY": ("–", "Test-only: set by the crash tests (the child's ready file); never set it."),
-    "PAIRLOOP_TEST_GO": ("–", "Test-only: set by the crash tests (the child's start signal); never set it."),
-}
 
 _BASE_TYPES = {str: "text", int: "integer", float: "number", Path: "path"}
 _BOUNDS = {annotated_types.Ge: "≥", annotated_types.Gt: ">", annotated_types.Le: "≤", annotated_types.Lt: "<"}
@@ -117,8 +92,9 @@ def render() -> str:
         f"<!-- Generated from pairloop/settings.py by `{REGENERATE}`; do not edit by hand. -->",
         "",
         "Every setting is an environment variable `PAIRLOOP_<NAME>`, or a line `PAIRLOOP_<NAME>=value`",
-        "in a `.env` file in the working directory; the environment wins over `.env`. Names that are",
-        "not settings are ignored, so check the spelling against this page.",
+        "in a `.env` file in the working directory; the environment wins over `.env`. A `PAIRLOOP_*`",
+        "environment variable that is not a setting is ignored, and every `pairloop` command says so",
+        "on stderr with the setting it resembles (names in `.env` are not checked).",
         "A setting unset is its default; where the default is derived, it says how",
         "(`$DATA_DIR` is `PAIRLOOP_DATA_DIR`).",
         "",
