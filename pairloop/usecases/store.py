@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from annotator.webhooks import cached_names
 from pairloop.usecases.context import Context
 from store import stats as counts
 from store.db import check_connection, make_engine
@@ -88,6 +89,8 @@ class LabelEvent(BaseModel):
     fine_code: int | None = Field(description="FBL code 1–9 in the pair's canonical order.")
     source: str = Field(description="human, llm, import or model.")
     actor: str
+    name: str | None = Field(None, description="The actor's Label Studio e-mail when the store knows it (cached by "
+                                               "round push, sync, adjudication and close); null otherwise.")
     prompt_version: str | None
     confidence: float | None
     rationale: str | None
@@ -125,7 +128,7 @@ class VerifiedPage(BaseModel):
     next_after: int | None = Field(description="Pass as ``after`` for the next page; null: the end.")
 
 
-_EVENT_COLUMNS = [getattr(Label, name) for name in LabelEvent.model_fields]
+_EVENT_COLUMNS = [getattr(Label, name) for name in LabelEvent.model_fields if name != "name"]
 
 
 def pair_history(ctx: Context, pair_id: int) -> PairHistory:
@@ -137,7 +140,10 @@ def pair_history(ctx: Context, pair_id: int) -> PairHistory:
             raise NotFound(f"no pair {pair_id}")
         rows = conn.execute(select(*_EVENT_COLUMNS).where(Label.pair_id == pair_id).order_by(Label.id)).mappings()
         history = [LabelEvent.model_validate(dict(row)) for row in rows]
+        names = cached_names(conn, sorted({event.actor for event in history}))
         verified, _ = verified_labels(conn, settings.majority_rule, [pair_id], settings.min_agreeing)
+    for event in history:
+        event.name = names.get(event.actor)
     label = verified.get(pair_id)
     return PairHistory(pair_id=pair_id, item_a_id=pair.item_a_id, item_b_id=pair.item_b_id, history=history,
                        verified=None if label is None else VerifiedRelation(**_verified_fields(label)))

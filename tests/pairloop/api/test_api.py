@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from support.service import API_TOKEN, seed_round
 
+from annotator.webhooks import remember_names
 from pairloop.api.main import create_app
 from pairloop.sample.catalogue import write_sample
 from pairloop.settings import Settings
@@ -48,6 +49,14 @@ def test_rounds_labels_and_metrics(api, db_url, tmp_path):
     first = page["labels"][0]
     history = api.get(f"/labels/pairs/{first['pair_id']}").json()
     assert len(history["history"]) == 3 and history["verified"]["relation"] == first["relation"]
+    actor = history["history"][0]["actor"]
+    assert {event["name"] for event in history["history"]} == {None}  # no e-mail cached yet
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        remember_names(conn, {actor: "ann@example.com"})
+    engine.dispose()
+    named = api.get(f"/labels/pairs/{first['pair_id']}").json()["history"]
+    assert [e["name"] for e in named] == ["ann@example.com" if e["actor"] == actor else None for e in named]
     assert api.get("/labels/pairs/999999").status_code == 404
 
     metrics = api.get("/metrics").json()
