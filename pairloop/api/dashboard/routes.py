@@ -169,7 +169,7 @@ def round_action(request: Request, round_id: RoundId, action: str, form: ActionF
     if form.get("confirm") != "yes":
         return render(request, "confirm.html", page="rounds", title=f"{label} round {round_id}", what=what,
                       action=f"/dashboard/rounds/{round_id}/{action}", fields={}, can_force=action == "close")
-    if form.get("force") == "yes":
+    if action == "close" and form.get("force") == "yes":  # only a close can be forced
         return _submit(request, f"close round {round_id} (forced)",
                        lambda ctx: rounds.close_round(ctx, round_id, force=True))
     return _submit(request, f"{action} round {round_id}", lambda ctx: operation(ctx, round_id))

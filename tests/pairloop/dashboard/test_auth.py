@@ -165,6 +165,24 @@ def test_an_action_asks_for_confirmation_then_runs_in_the_background_and_says_la
         assert conn.scalar(select(Round.state)) == "verifying"  # the round kept its state
 
 
+def test_only_a_close_can_be_forced(client, store):
+    """A ``force`` field sent with another action (the form shows the box for close only) runs
+    that action, never a forced close."""
+    _settings, engine, round_id = store
+    login(client)
+    csrf = csrf_of(client)
+    started = client.post(f"/dashboard/rounds/{round_id}/sync", data={CSRF_FIELD: csrf, "confirm": "yes",
+                                                                      "force": "yes"})
+    assert started.status_code == 303
+    job = client.app.state.jobs.recent()[0]
+    deadline = time.monotonic() + 30
+    while job.running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.title == f"sync round {round_id}" and job.unreachable  # Label Studio is not there
+    with engine.connect() as conn:
+        assert conn.scalar(select(Round.state)) == "verifying"
+
+
 def test_a_use_case_error_is_a_page_with_its_message_and_status(client):
     login(client)
     response = client.get("/dashboard/annotators?round=999")
