@@ -11,7 +11,7 @@ leaves gaps: not every annotator sees every pair, and alpha handles missing answ
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,8 +71,10 @@ def human_agreement(
     pair_ids: Iterable[int] | None = None,
     rule: MajorityRule = MajorityRule.COARSE,
     min_agreeing: int = DEFAULT_MIN_AGREEING,
+    votes: Mapping[int, list[Vote]] | None = None,
 ) -> HumanAgreement:
-    all_votes = current_votes(conn, pair_ids)
+    """``votes``: the pairs' current votes when the caller has read them already."""
+    all_votes = votes if votes is not None else current_votes(conn, pair_ids)
     human = {p: h for p, votes in all_votes.items() if (h := _human(votes))}
     verified = {p: decide(p, votes, rule, min_agreeing) for p, votes in all_votes.items()}
     disagreements = sorted(p for p, votes in human.items() if len(votes) >= 2 and verified[p] is None)

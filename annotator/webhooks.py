@@ -20,7 +20,7 @@ either processed before the close commits or seen as late.
 
 Annotators are actors ``label-studio:<user id>`` (a delivery names the user by id only); the
 e-mails Label Studio's user list gives for them are cached in ``annotator_names``
-(:func:`remember_names`) by the round steps that talk to Label Studio.
+(:func:`store.repository.remember_names`) by the round steps that talk to Label Studio.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from annotator.annotations import read_answer
 from annotator.label_studio import ADJUDICATED_PAIR
 from store.errors import BadInput
-from store.models import MAX_ID, AnnotatorName, Label, Round, RoundPair, WebhookEvent
+from store.models import MAX_ID, Label, Round, RoundPair, WebhookEvent
 from store.repository import insert_ignore, insert_labels
 from store.states import RoundState
 from store.taxonomy import LabelSource, Verdict, mirror_fine
@@ -135,26 +135,6 @@ def actor_of(completed_by: Any) -> str:
     if user is None:
         raise BadEvent("annotation without completed_by")
     return f"label-studio:{user}"
-
-
-def remember_names(conn: Connection, names: Mapping[str, str]) -> None:
-    """Cache actor → e-mail (new actors added, changed e-mails updated)."""
-    if not names:
-        return
-    table = AnnotatorName.__table__
-    now = datetime.now(UTC)
-    rows = [{"actor": actor, "email": email[:255], "updated_at": now} for actor, email in names.items()]
-    insert_ignore(conn, table, rows)
-    conn.execute(update(table).where(table.c.actor == bindparam("a"), table.c.email != bindparam("e"))
-                 .values(email=bindparam("e"), updated_at=now), [{"a": r["actor"], "e": r["email"]} for r in rows])
-
-
-def cached_names(conn: Connection, actors: Sequence[str]) -> dict[str, str]:
-    """The cached e-mails of these actors (those never seen are absent)."""
-    if not actors:
-        return {}
-    return dict(conn.execute(select(AnnotatorName.actor, AnnotatorName.email)
-                             .where(AnnotatorName.actor.in_(list(actors)))).all())
 
 
 def _state_key(data: Mapping[str, Any]) -> Callable[[int, Any], str]:

@@ -1,7 +1,8 @@
-"""Start ``pairloop serve`` in its own process and wait until it answers ``/health``."""
+"""Start ``pairloop serve`` in its own process and wait until it answers ``/health``; free ports."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,14 @@ def start_serve(env: Mapping[str, str], port: int, timeout_s: float = 60.0) -> s
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return process
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"pairloop serve did not start: {process.communicate(timeout=10)[1][-2000:]}")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -36,7 +36,7 @@ import httpx
 
 import migrations
 from benchmarks._postgres import create_database, drop_database
-from benchmarks._serve import start_serve
+from benchmarks._serve import free_port, start_serve
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -305,9 +305,8 @@ def build(url: str, data_dir: Path, store: Store) -> dict[str, float]:
                                       "rationale", "created_at"), _proposal_rows(store))
         _copy(conn, "agreement_reports", ("model", "prompt_version", "n_pairs", "metrics", "created_at"),
               _agreement_rows())
-        if conn.execute("SELECT to_regclass('annotator_names')").fetchone()[0]:
-            _copy(conn, "annotator_names", ("actor", "email", "updated_at"),
-                  ((f"label-studio:{p}", f"annotator{p}@bench.example", START) for p in range(1, ANNOTATORS + 1)))
+        _copy(conn, "annotator_names", ("actor", "email", "updated_at"),
+              ((f"label-studio:{p}", f"annotator{p}@bench.example", START) for p in range(1, ANNOTATORS + 1)))
         conn.execute("ANALYZE")
     timings["rounds, round pairs, labels, proposals (COPY)"] = time.monotonic() - started
     with engine.connect() as conn:
@@ -369,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             results["build_s"] = {k: round(v, 1) for k, v in build(url, Path(tmp), store).items()}
-            port = _free_port()
+            port = free_port()
             process = serve(url, Path(tmp), port)
             load_before = os.getloadavg()[0]
             try:
@@ -392,14 +391,6 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "dashboard.json").write_text(json.dumps(results, indent=2))
     _report(results)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _report(results: dict) -> None:

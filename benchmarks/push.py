@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import migrations
 from annotator.label_studio import LabelStudio, Proposal
 from annotator.push import model_version, pair_tasks, push_round_pairs
+from benchmarks._serve import free_port
 from pairloop import studio
 from pairloop.settings import Settings
 from store.db import make_engine
@@ -57,12 +57,6 @@ def _seed(url: str, n: int) -> tuple[int, list[int], dict[int, Proposal]]:
     engine.dispose()
     proposals = {p: Proposal("complementary", 4, 0.83, "A tent is used with its footprint.") for p in pair_ids}
     return round_id, pair_ids, proposals
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _reset_round(url: str, round_id: int) -> None:
@@ -106,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(os.environ.get("PAIRLOOP_LABEL_STUDIO_HOME", REPO / ".pairloop" / "label-studio"))
         settings = Settings(data_dir=Path(tmp), label_studio_home=home, label_studio_url=None,
-                            label_studio_port=_free_port())
+                            label_studio_port=free_port())
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         migrations.upgrade(url)
         round_id, pair_ids, proposals = _seed(url, args.tasks)

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from annotator.annotations import answer_result
 from annotator.interface import ItemView, item_fields, label_config
 from annotator.webhooks import SECRET_HEADER
 from benchmarks._postgres import create_database, drop_database
-from benchmarks._serve import start_serve
+from benchmarks._serve import free_port, start_serve
 from store.db import make_engine
 from store.models import Label, Round, RoundPair, WebhookEvent
 from store.repository import ensure_pairs, item_ids, upsert_items
@@ -44,12 +43,6 @@ N_PAIRS = 200
 MAX_CONNECTIONS = 64
 WARM_UP_S = 2.0
 ITEM_FIELDS = item_fields(ItemView("a"), ItemView("b"))  # task data as pairloop pushes it
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _seed(url: str) -> tuple[int, list[int]]:
@@ -190,7 +183,7 @@ def _run(database: str, url: str, data_dir: Path, rate: float, seconds: float) -
     round_id, pair_ids = _seed(url)
     n, warm = int(rate * seconds), int(rate * WARM_UP_S)
     bodies = _bodies(warm + n, round_id, pair_ids)
-    port = _free_port()
+    port = free_port()
     server = _serve(url, data_dir, port)
     try:
         asyncio.run(_load("GET", port, "/health", None, rate, warm))

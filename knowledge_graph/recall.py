@@ -102,13 +102,14 @@ class GraphRecall:
             return NO_ENTITY
         if not route:
             return NO_EDGE
-        return None if self.route_items(item) else NO_CANDIDATES
+        return None if self._offered(item, route) else NO_CANDIDATES
 
     def route_items(self, item: str) -> list[str]:
         """Every item the complementary route can offer for ``item``."""
-        found = {c for (_t, other) in self.entity_route(item) for c in self.graph.members.get(other, ())}
-        found.discard(item)
-        return sorted(found)
+        return sorted(self._offered(item, self.entity_route(item)))
+
+    def _offered(self, item: str, route: dict[tuple[str, str], float]) -> set[str]:
+        return {c for (_t, other) in route for c in self.graph.members.get(other, ())} - {item}
 
     def recommend(self, item: str, k: int = 10) -> Ranked:
         route = self.entity_route(item)

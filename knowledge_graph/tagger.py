@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from knowledge_graph.entities import TAGGER, EntityDictionary, Extraction, Mention
 from knowledge_graph.japanese import is_japanese
 from knowledge_graph.records import CatalogueItem
-from knowledge_graph.text import clean, head_candidates, normalise_term, singular
+from knowledge_graph.text import clean, normalise_term, singular
 
 LABELS = ("O", "B-ENT", "I-ENT")
 MAX_TOKENS = 48
@@ -54,7 +54,7 @@ def training_examples(items: Sequence[CatalogueItem],
     for item in items:
         if is_japanese(item.title):
             continue
-        term = next((t for t in reversed(head_candidates(item.title)) if t in dictionary.terms), None)
+        term = dictionary.title_term(item.title)
         if term and (tagged := bio_tags(item.title, term)):
             examples.append(tagged)
     return examples

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from store.verified import MajorityRule
+from store.taxonomy import MajorityRule
 
 _SECRET_KEPT = {"unset": "generated, kept in `$DATA_DIR/secrets/`"}
 
@@ -196,10 +196,19 @@ OTHER_VARIABLES: dict[str, tuple[str, str]] = {
 }
 
 
+def env_name(field: str) -> str:
+    return f"{Settings.model_config['env_prefix']}{field.upper()}"
+
+
+def setting_names() -> set[str]:
+    """The environment names of every setting."""
+    return {env_name(field) for field in Settings.model_fields}
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """A warning for each ``PAIRLOOP_*`` variable that is neither a setting nor one of
     :data:`OTHER_VARIABLES`: a misspelled setting is otherwise ignored without a word."""
-    known = {f"PAIRLOOP_{name.upper()}" for name in Settings.model_fields} | set(OTHER_VARIABLES)
+    known = setting_names() | set(OTHER_VARIABLES)
     unknown = sorted(name for name in environ if name.upper().startswith("PAIRLOOP_") and name.upper() not in known)
     return [f"{name} is not a pairloop setting and is ignored"
             + (f" (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name.upper(), known, n=1)) else "")

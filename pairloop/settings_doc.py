@@ -17,7 +17,7 @@ from typing import Any
 import annotated_types
 from pydantic.fields import FieldInfo
 
-from pairloop.settings import GROUPS, OTHER_VARIABLES, Settings
+from pairloop.settings import GROUPS, OTHER_VARIABLES, Settings, env_name
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 REGENERATE = "python -m pairloop.settings_doc"
@@ -25,15 +25,6 @@ REGENERATE = "python -m pairloop.settings_doc"
 
 _BASE_TYPES = {str: "text", int: "integer", float: "number", Path: "path"}
 _BOUNDS = {annotated_types.Ge: "≥", annotated_types.Gt: ">", annotated_types.Le: "≤", annotated_types.Lt: "<"}
-
-
-def env_name(field: str) -> str:
-    return f"{Settings.model_config['env_prefix']}{field.upper()}"
-
-
-def setting_names() -> set[str]:
-    """The environment names of every setting."""
-    return {env_name(field) for field in Settings.model_fields}
 
 
 def _code(value: Any) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, text, tuple_
+from sqlalchemy import Connection, Table, bindparam, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.models import Behaviour, Item, Label, Pair
+from store.models import AnnotatorName, Behaviour, Item, Label, Pair
 
 CHUNK = 5000
 IMPORT_LOCK = 0x7061_6972  # "pair": the PostgreSQL advisory lock that serialises imports
@@ -131,3 +132,23 @@ def insert_labels(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
 def insert_behaviour(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Add behaviour evidence (a known (pair, kind, dataset) is skipped); the number added."""
     return insert_ignore(conn, Behaviour.__table__, rows)
+
+
+def remember_names(conn: Connection, names: Mapping[str, str]) -> None:
+    """Cache actor → e-mail (new actors added, changed e-mails updated)."""
+    if not names:
+        return
+    table = AnnotatorName.__table__
+    now = datetime.now(UTC)
+    rows = [{"actor": actor, "email": email[:255], "updated_at": now} for actor, email in names.items()]
+    insert_ignore(conn, table, rows)
+    conn.execute(update(table).where(table.c.actor == bindparam("a"), table.c.email != bindparam("e"))
+                 .values(email=bindparam("e"), updated_at=now), [{"a": r["actor"], "e": r["email"]} for r in rows])
+
+
+def cached_names(conn: Connection, actors: Sequence[str]) -> dict[str, str]:
+    """The cached e-mails of these actors (those never seen are absent)."""
+    if not actors:
+        return {}
+    return dict(conn.execute(select(AnnotatorName.actor, AnnotatorName.email)
+                             .where(AnnotatorName.actor.in_(list(actors)))).all())

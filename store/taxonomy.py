@@ -88,3 +88,16 @@ def parse_code(text: str) -> int | None:
     if text.isascii() and text.isdigit() and len(text) <= 9:
         return int(text)
     return None
+
+
+class MajorityRule(StrEnum):
+    """How three (or more) answers become one label.
+
+    ``coarse``: strict majority over the coarse relations (the datasets README's rule:
+    FBL2023 → 1,701 unrelated / 631 complementary / 411 substitute).
+    ``fine``: strict majority over the fine FBL codes, mapped to a relation afterwards
+    (KARL's rule: 2,625 FBL2023 pairs). Answers without a fine code vote with their relation.
+    """
+
+    COARSE = "coarse"
+    FINE = "fine"

@@ -19,25 +19,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy import Connection, Select, func, select
 
 from store.models import Label
-from store.taxonomy import LabelSource, Relation, Verdict, relation_of_fine
-
-
-class MajorityRule(StrEnum):
-    """How three (or more) answers become one label.
-
-    ``coarse``: strict majority over the coarse relations (the datasets README's rule:
-    FBL2023 → 1,701 unrelated / 631 complementary / 411 substitute).
-    ``fine``: strict majority over the fine FBL codes, mapped to a relation afterwards
-    (KARL's rule: 2,625 FBL2023 pairs). Answers without a fine code vote with their relation.
-    """
-
-    COARSE = "coarse"
-    FINE = "fine"
+from store.taxonomy import LabelSource, MajorityRule, Relation, Verdict, relation_of_fine
 
 
 @dataclass(frozen=True)

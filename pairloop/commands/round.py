@@ -49,7 +49,7 @@ def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-# The status table's rows: (field, label). Each count is defined once (round_steps.PairProgress).
+# The status table's rows: (field, label); the pair counts are round_steps.PairProgress's.
 STATUS_ROWS = (("pairs", "pairs"), ("verified", "verified"), ("auto_accepted", "auto-accepted (trust gate)"),
                ("pending", "pending (nobody answered)"), ("partly_answered", "partly answered"),
                ("unsure", "unsure"), ("without_majority", "without majority"), ("disputed", "disputed (humans)"),

@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from annotator.agreement import confusion
-from annotator.inter_annotator import AnnotatorScore, human_agreement
-from annotator.webhooks import cached_names
+from annotator.inter_annotator import human_agreement
 from pairloop.usecases.context import Context
-from pairloop.usecases.round_steps import get_round
-from store.models import RoundPair
+from pairloop.usecases.round_steps import Annotator, get_round, round_pair_ids
+from store.repository import cached_names
 from store.taxonomy import RELATIONS, LabelSource
 from store.verified import current_votes, decide
 
@@ -30,8 +28,7 @@ class AnnotatorConfusion(BaseModel):
     matrix: list[list[int]]
 
 
-class AnnotatorReport(AnnotatorScore):
-    name: str = Field(description="Its Label Studio e-mail as the store cached it, else its actor id.")
+class AnnotatorReport(Annotator):
     confusion: AnnotatorConfusion = Field(description="On the round's pairs with a verified label.")
 
 
@@ -50,9 +47,9 @@ def round_annotators(ctx: Context, round_id: int | None = None) -> RoundAnnotato
     rule, min_agreeing = settings.majority_rule, settings.min_agreeing
     with ctx.engine.connect() as conn:
         round_ = get_round(conn, round_id)
-        pair_ids = conn.execute(select(RoundPair.pair_id).where(RoundPair.round_id == round_.id)).scalars().all()
-        humans = human_agreement(conn, pair_ids, rule, min_agreeing) if pair_ids else None
+        pair_ids = round_pair_ids(conn, round_.id)
         votes = current_votes(conn, pair_ids) if pair_ids else {}
+        humans = human_agreement(conn, pair_ids, rule, min_agreeing, votes) if pair_ids else None
         names = cached_names(conn, [a.actor for a in humans.annotators]) if humans else {}
     truth: dict[str, list[str]] = defaultdict(list)
     answered: dict[str, list[str]] = defaultdict(list)

@@ -122,7 +122,7 @@ def _play_round(ctx: Context, url: str, strategy: str, size: int, llm: str, seed
         with ctx.progress.task(f"round {round_id}: the adjudicator decides disputed pairs", disputed) as advance:
             answer_round(url, routed.adjudication_project, (DEFAULT_ADJUDICATOR,), truths, seed, advance)
         sync_round(ctx, round_id)
-    closed = close_round(ctx, round_id, named=True)
+    closed = close_round(ctx, round_id)
     return DemoRound(round=round_id, label_studio_project=project, answers=answers, delivered=delivered,
                      adjudication_project=routed.adjudication_project, disputed=disputed,
                      rulings=closed.metrics.adjudicated, metrics=closed.metrics)

@@ -37,7 +37,7 @@ from annotator.llm.cache import cached
 from annotator.push import model_version, push_round_pairs, stored_proposals
 from annotator.reconcile import SyncReport, reconcile
 from annotator.trust_gate import TrustGate, fit_gate, samples_of
-from annotator.webhooks import actor_of, cached_names, remember_names
+from annotator.webhooks import actor_of
 from pairloop import service
 from pairloop.settings import Settings
 from pairloop.usecases.context import Context
@@ -45,6 +45,7 @@ from pairloop.usecases.proposals import ProposalReport, propose_labels
 from pairloop.usecases.training import Retrained, load_or_train
 from store.errors import BadInput, Conflict, NotFound
 from store.models import MAX_ID, Label, LlmProposal, Round, RoundPair
+from store.repository import cached_names, remember_names
 from store.states import UNFINISHED_ROUND_STATES, RoundPairStatus, RoundState
 from store.taxonomy import LabelSource, Verdict
 from store.verified import HumanAnswer, VerifiedLabel, Vote, current_votes, decide, disputed_among, human_answers
@@ -240,9 +241,12 @@ class PairProgress:
 
     def undecided(self) -> dict[str, list[int]]:
         """The pairs a round may not close with (without ``force``), by reason; only non-empty reasons."""
-        reasons = {"unanswered": self.pending, "partly answered": self.partly_answered,
-                   "disputed": self.disputed, "in adjudication": self.in_adjudication}
-        return {reason: pairs for reason, pairs in reasons.items() if pairs}
+        return {reason: pairs for reason, count in UNDECIDED.items() if (pairs := getattr(self, count))}
+
+
+# Why a pair keeps a round from closing → the count (of PairProgress and RoundStatus) that holds it.
+UNDECIDED = {"unanswered": "pending", "partly answered": "partly_answered", "disputed": "disputed",
+             "in adjudication": "in_adjudication"}
 
 
 def pair_progress(conn: Connection, round_: Round, settings: Settings) -> PairProgress:
@@ -298,8 +302,8 @@ class LlmVsHuman(BaseModel):
 
 
 class RoundFigures(BaseModel):
-    """What a round's pairs came to: the figures its status shows and its closing records (each
-    defined once, by :class:`PairProgress`)."""
+    """What a round's pairs came to: the figures its status shows and its closing records (verified,
+    pending, partly answered, disputed and in adjudication are :class:`PairProgress`'s)."""
 
     pairs: int = Field(description="Pairs the strategy selected.")
     verified: int = Field(description="Pairs with a verified label (majority, adjudication or the trust gate).")
@@ -307,8 +311,8 @@ class RoundFigures(BaseModel):
     pending: int = Field(description="Pairs in Label Studio nobody has answered yet.")
     partly_answered: int = Field(description="Pairs in Label Studio with some, not all, of the answers they were "
                                              "sent out for, and no verified label yet.")
-    without_majority: int = Field(description="Pairs with two or more human answers and no majority yet "
-                                              "(partly answered or disputed).")
+    without_majority: int = Field(description="Pairs with two or more human label answers and no verified "
+                                              "label (pairs in adjudication included).")
     disputed: int = Field(description="Pairs whose answers are all in without a verified label, "
                                       "not sent to adjudication yet.")
     in_adjudication: int = Field(description="Pairs waiting for an adjudicator's ruling.")
@@ -361,7 +365,7 @@ def status(ctx: Context, round_id: int | None = None) -> RoundStatus:
         progress = pair_progress(conn, round_, settings)
         ids, answers, votes = list(progress.statuses), progress.answers, progress.votes
         proposals = _latest_proposals(conn, ids)
-        humans = human_agreement(conn, ids, settings.majority_rule, settings.min_agreeing) if ids else None
+        humans = human_agreement(conn, ids, settings.majority_rule, settings.min_agreeing, votes) if ids else None
         names = cached_names(conn, [a.actor for a in humans.annotators]) if humans else {}
         late = conn.execute(select(func.count()).select_from(Label)
                             .where(Label.round_id == round_.id, Label.late.is_(True))).scalar_one()

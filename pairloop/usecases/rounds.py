@@ -86,11 +86,9 @@ def start_round(ctx: Context, strategy: str = DEFAULT_STRATEGY, size: int = 30, 
                       status=steps.status(ctx, round_id))
 
 
-def round_status(ctx: Context, round_id: int | None = None, *, named: bool = False) -> RoundStatus:
+def round_status(ctx: Context, round_id: int | None = None) -> RoundStatus:
     """Where a round (default: the newest) stands, annotators by the e-mails the store cached
-    (push, sync, adjudication and close cache them). ``named``: ask Label Studio for them first."""
-    if named:
-        steps.annotator_names(ctx.engine, ctx.studio())
+    (push, sync, adjudication and close cache them)."""
     return steps.status(ctx, round_id)
 
 
@@ -134,8 +132,8 @@ class RoundClosed(BaseModel):
                                                             "(the round is closed all the same).")
 
 
-def close_round(ctx: Context, round_id: int | None = None, *, force: bool = False, test: Path | None = None,
-                named: bool = False) -> RoundClosed:
+def close_round(ctx: Context, round_id: int | None = None, *, force: bool = False,
+                test: Path | None = None) -> RoundClosed:
     """Close a ``verifying`` round (default: the newest) whose pairs are all decided; ``force``
     closes one with pairs still unanswered, partly answered, disputed or in adjudication (a
     :class:`Conflict` naming them otherwise), and records that it was forced.
@@ -146,7 +144,7 @@ def close_round(ctx: Context, round_id: int | None = None, *, force: bool = Fals
     ``PAIRLOOP_TEST_SET``); the round's figures are recorded with it, and its Label Studio
     projects are titled closed (when Label Studio can be reached). A close that failed after
     marking the round (training, the test set) is finished by running it again. Rulings are
-    read by :func:`sync_round`: run it first. ``named`` as in :func:`round_status`.
+    read by :func:`sync_round`: run it first.
     """
     engine = ctx.engine
     with engine.connect() as conn:
@@ -156,17 +154,16 @@ def close_round(ctx: Context, round_id: int | None = None, *, force: bool = Fals
         raise Conflict(f"round {round_.id} is already closed")
     if round_.state != RoundState.VERIFYING and not finishing:
         raise Conflict(f"round {round_.id} is {round_.state}: finish it with `pairloop round start` first")
-    test_set = check_test_set(ctx, test)
-    if named:
-        steps.annotator_names(engine, ctx.studio())
     if not finishing:
         with engine.connect() as conn:
             undecided = steps.pair_progress(conn, round_, ctx.settings).undecided()
         if undecided and not force:
             raise Conflict(steps.undecided_message(round_.id, undecided))
+    test_set = check_test_set(ctx, test)
+    if not finishing:
         steps.set_state(engine, round_.id, RoundState.CLOSED, closed_at=datetime.now(UTC))
     status = steps.status(ctx, round_.id)  # after the close: no answer counts any more
-    forced = any(getattr(status, name) for name in ("pending", "partly_answered", "disputed", "in_adjudication"))
+    forced = any(getattr(status, count) for count in steps.UNDECIDED.values())
     metrics = RoundMetrics.of(status, retrain_for_round(ctx, test_set), forced=forced)
     steps.set_state(engine, round_.id, RoundState.CLOSED, metrics=metrics.model_dump(mode="json"),
                     closed_classifier_version=metrics.classifier.version)

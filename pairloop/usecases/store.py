@@ -9,12 +9,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from annotator.webhooks import cached_names
 from pairloop.usecases.context import Context
 from store import stats as counts
 from store.db import check_connection, make_engine
 from store.errors import NotFound
 from store.models import AgreementReport, Label, Pair, Round
+from store.repository import cached_names
 from store.states import RoundState
 from store.taxonomy import Relation, Verdict
 from store.verified import MajorityRule, VerifiedLabel, verified_labels

@@ -15,6 +15,7 @@ from pairloop.usecases.context import Context
 from store.errors import BadInput
 
 if TYPE_CHECKING:
+    from classifier.data import PairSet
     from classifier.registry import ModelInfo
 
 # The item encoders of classifier.encoders.ENCODERS, named here so that help texts need not
@@ -54,8 +55,9 @@ def check_features(name: str) -> None:
         raise BadInput(f"unknown features {name!r}; choose from {', '.join(ENCODERS)}")
 
 
-def train_on_store(ctx: Context, params: TrainParams | None = None) -> TrainResult:
-    """Fit the committee on the store's verified labels and save it as a new version."""
+def train_on_store(ctx: Context, params: TrainParams | None = None, labelled: PairSet | None = None) -> TrainResult:
+    """Fit the committee on the store's verified labels (``labelled``: when already read) and save
+    it as a new version."""
     from active_learning.pools import store_pool
     from active_learning.rounds import acquired_pair_ids
     from classifier.committee import RelationCommittee
@@ -68,7 +70,8 @@ def train_on_store(ctx: Context, params: TrainParams | None = None) -> TrainResu
     params = params or TrainParams(features=settings.features)
     check_features(params.features)
     with engine.connect() as conn:
-        labelled = store_labelled_pairs(conn, settings.majority_rule, settings.min_agreeing)
+        if labelled is None:
+            labelled = store_labelled_pairs(conn, settings.majority_rule, settings.min_agreeing)
         pool = store_pool(conn, settings.majority_rule, settings.min_agreeing) if params.domain_gate else None
     labelled = require_labelled(labelled, "the store's verified labels")
     acquired = acquired_pair_ids(engine) if params.keep_round_labels else set()
@@ -168,10 +171,10 @@ def check_test_set(ctx: Context, test: Path | None = None) -> Path | None:
     return path
 
 
-def unchanged_classifier(ctx: Context) -> ModelInfo | None:
-    """The newest classifier version when it was trained on exactly the store's verified labels
-    of now (same pairs, same relations) with the configured features."""
-    from classifier.data import labels_hash, store_labelled_pairs
+def unchanged_classifier(ctx: Context, labelled: PairSet) -> ModelInfo | None:
+    """The newest classifier version when it was trained on exactly ``labelled``, the store's
+    verified labels of now (same pairs, same relations), with the configured features."""
+    from classifier.data import labels_hash
     from classifier.registry import latest_version, model_info
 
     newest = latest_version(ctx.engine)
@@ -179,8 +182,6 @@ def unchanged_classifier(ctx: Context) -> ModelInfo | None:
         return None
     info = model_info(ctx.engine, newest)
     settings = ctx.settings
-    with ctx.engine.connect() as conn:
-        labelled = store_labelled_pairs(conn, settings.majority_rule, settings.min_agreeing)
     if info.labels_hash != labels_hash(labelled) or info.featuriser.get("encoder") != settings.features:
         return None
     return info
@@ -190,9 +191,14 @@ def retrain_for_round(ctx: Context, test_set: Path | None = None) -> Retrained:
     """What closing a round records: a new version trained on the store's verified labels, or the
     newest one when no label changed since it was trained; its held-out figures on ``test_set``
     (checked by :func:`check_test_set`) when there is one."""
-    kept = unchanged_classifier(ctx)
+    from classifier.data import store_labelled_pairs
+
+    settings = ctx.settings
+    with ctx.engine.connect() as conn:
+        labelled = store_labelled_pairs(conn, settings.majority_rule, settings.min_agreeing)
+    kept = unchanged_classifier(ctx, labelled)
     if kept is None:
-        info = train_on_store(ctx)
+        info = train_on_store(ctx, labelled=labelled)
         result = Retrained(version=info.version, n_labels=info.n_labels)
     else:
         result = Retrained(version=kept.version, retrained=False, n_labels=kept.n_labels)

@@ -11,7 +11,7 @@ import pytest
 
 from pairloop import service, studio
 from pairloop import settings_doc as doc
-from pairloop.settings import GROUPS, Settings
+from pairloop.settings import GROUPS, Settings, env_name, setting_names
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = re.compile(r"\bPAIRLOOP_[A-Z0-9_]*[*…]?")
@@ -33,7 +33,7 @@ def _files(*suffixes: str, names: tuple[str, ...] = ()) -> list[Path]:
 def _unknown_names(paths: list[Path]) -> dict[str, list[str]]:
     """``PAIRLOOP_*`` names in these files that are neither settings nor documented variables; a
     prefix (``PAIRLOOP_LLM_*``, ``PAIRLOOP_FEATURE…``) must start some setting's name."""
-    known = doc.setting_names() | set(doc.OTHER_VARIABLES)
+    known = setting_names() | set(doc.OTHER_VARIABLES)
     unknown: dict[str, list[str]] = {}
     for path in paths:
         for name in set(NAME.findall(path.read_text(encoding="utf-8", errors="replace"))):
@@ -70,9 +70,9 @@ def test_every_setting_is_on_the_page_with_its_real_default(monkeypatch):
             monkeypatch.delenv(name)
     defaults = Settings(_env_file=None)
     rows = _page_rows()
-    assert set(rows) == doc.setting_names()
+    assert set(rows) == setting_names()
     for field, info in Settings.model_fields.items():
-        _type, default, meaning = rows[doc.env_name(field)]
+        _type, default, meaning = rows[env_name(field)]
         value = getattr(defaults, field)
         if value is None:
             assert default, field

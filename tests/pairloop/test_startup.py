@@ -46,6 +46,16 @@ def test_importing_the_cli_loads_no_heavy_library_and_no_command():
     assert loaded("import pairloop.cli") == {"heavy": [], "commands": []}
 
 
+def test_help_loads_no_database_layer(tmp_path):
+    """`pairloop --help` (which also checks the environment's PAIRLOOP_* names against the
+    settings) needs neither SQLAlchemy nor the store's models."""
+    code = ("import sys\nfrom pairloop.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('loaded:', sorted(m for m in ('sqlalchemy', 'store.models', 'alembic') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, "--help"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.rstrip().endswith("loaded: []"), done.stdout[-300:]
+
+
 @pytest.mark.parametrize(("command", "module"), [
     (["--help"], None), (["stats"], "stats"), (["stats", "--json"], "stats"), (["check"], "check"),
     (["round", "--help"], "round"), (["train", "--help"], "train"),

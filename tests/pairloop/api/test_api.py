@@ -8,7 +8,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from support.service import API_TOKEN, seed_round
 
-from annotator.webhooks import remember_names
 from pairloop.api.main import create_app
 from pairloop.sample.catalogue import write_sample
 from pairloop.settings import Settings
@@ -16,6 +15,7 @@ from store import formats
 from store.db import make_engine
 from store.importer import Importer
 from store.models import RoundPair
+from store.repository import remember_names
 
 
 @pytest.mark.parametrize("path", ["/rounds", "/rounds/1", "/labels/verified", "/labels/pairs/1", "/metrics"])

@@ -13,9 +13,9 @@ from support.dashboard import login
 from support.seeded import agreement_report, answer, close, propose, set_pairs
 from support.service import seed_round, service_settings
 
-from annotator.webhooks import remember_names
 from pairloop.api.main import create_app
 from store.models import Round
+from store.repository import remember_names
 from store.states import RoundPairStatus
 
 
