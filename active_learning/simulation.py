@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from active_learning.oracle import Oracle
 from active_learning.pools import without_keys
 from active_learning.selection import Constraints, select_batch
-from active_learning.stopping import KappaAverage, MaxRounds
+from active_learning.stopping import STOPPING_SET, KappaAverage, MaxRounds
 from active_learning.strategies import get_strategy
 from classifier.committee import RelationCommittee, learn_domain_gate
 from classifier.data import PairSet
@@ -31,8 +31,6 @@ from classifier.encoders import Matrix
 from classifier.evaluation import macro_f1
 from classifier.model import check_vocabulary, make_featuriser
 from store.errors import BadInput
-
-STOPPING_SET = 1000
 
 
 @dataclass

@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
+
+# KappaAverage's defaults, and how many pool pairs the simulator and the dashboard predict for it.
+STOPPING_KAPPA = 0.99
+STOPPING_WINDOW = 3
+STOPPING_SET = 1000
 
 
 class MaxRounds:
@@ -23,7 +27,7 @@ class MaxRounds:
 
 
 class KappaAverage:
-    def __init__(self, kappa: float = 0.99, window: int = 3):
+    def __init__(self, kappa: float = STOPPING_KAPPA, window: int = STOPPING_WINDOW):
         self.kappa = kappa
         self.window = window
         self.previous: np.ndarray | None = None
@@ -37,6 +41,8 @@ class KappaAverage:
             if np.array_equal(current, self.previous):
                 kappa = 1.0  # cohen_kappa_score is undefined when both are one constant class
             else:
+                from sklearn.metrics import cohen_kappa_score
+
                 kappa = float(cohen_kappa_score(self.previous, current))
             self.kappas.append(kappa)
         self.previous = current

@@ -44,7 +44,8 @@ LOCK_FILE = ".pairloop-snapshots.lock"  # held by the one process writing snapsh
 
 
 @cache
-def _schemas() -> dict[str, pa.Schema]:
+def arrow_schemas() -> dict[str, pa.Schema]:
+    """The Parquet files' Arrow schemas (``NODE_SCHEMA``, ``EDGE_SCHEMA``, ``ITEM_SCHEMA``), built on first use."""
     import pyarrow as pa
 
     return {
@@ -59,13 +60,6 @@ def _schemas() -> dict[str, pa.Schema]:
         ]),
         "ITEM_SCHEMA": pa.schema([("item", pa.string()), ("entities", pa.list_(pa.string()))]),
     }
-
-
-def __getattr__(name: str) -> Any:
-    """``NODE_SCHEMA``, ``EDGE_SCHEMA`` and ``ITEM_SCHEMA``, the Parquet files' Arrow schemas, built on first use."""
-    if name in ("NODE_SCHEMA", "EDGE_SCHEMA", "ITEM_SCHEMA"):
-        return _schemas()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SnapshotExists(BadInput):
@@ -103,7 +97,7 @@ def _tables(graph: EntityGraph) -> dict[str, pa.Table]:
         # Tuples convert to an Arrow struct in one pass in C, then split into columns for free.
         return pa.Table.from_struct_array(pa.array(rows, type=pa.struct(list(schema))))
 
-    schemas = _schemas()
+    schemas = arrow_schemas()
     return {"nodes": table(graph.nodes, schemas["NODE_SCHEMA"]), "edges": table(graph.edges, schemas["EDGE_SCHEMA"]),
             "item_entities": table(sorted(graph.item_entities.items()), schemas["ITEM_SCHEMA"])}
 

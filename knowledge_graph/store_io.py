@@ -22,7 +22,7 @@ from store import repository
 from store.errors import BadInput
 from store.models import ENTITY_SOURCE, Behaviour, Item, ItemEntity, Label, Pair, Snapshot
 from store.taxonomy import LabelSource, Verdict
-from store.verified import MajorityRule, verified_labels
+from store.verified import COUNTED, MajorityRule, verified_labels
 
 if TYPE_CHECKING:
     from knowledge_graph.snapshots import Manifest
@@ -108,7 +108,7 @@ def _latest_votes(conn: Connection) -> dict[int, list[tuple[str, str, int | None
     latest: dict[tuple[int, str], tuple[str | None, str, int | None]] = {}
     rows = conn.execute(
         select(Label.pair_id, Label.actor, Label.verdict, Label.relation, Label.source, Label.round_id)
-        .where(Label.source != LabelSource.MODEL.value, Label.late.is_(False)).order_by(Label.id)
+        .where(*COUNTED).order_by(Label.id)
     )
     for pair_id, actor, verdict, relation, source, round_id in rows:
         latest[pair_id, actor] = (relation if verdict == Verdict.LABEL.value else None, source, round_id)

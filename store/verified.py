@@ -55,6 +55,10 @@ class HumanAnswer:
     comment: str | None
 
 
+# The label events that count as answers: not a model's score, not given after the round closed.
+COUNTED = (Label.source != LabelSource.MODEL.value, Label.late.is_(False))
+
+
 def _latest(pair_ids: Iterable[int] | None, verdicts: Iterable[Verdict]) -> Select:
     """Each actor's latest event per pair and role (annotator or adjudicator), late events left
     out, oldest first, keeping those whose verdict is one of ``verdicts``."""
@@ -74,7 +78,7 @@ def _latest(pair_ids: Iterable[int] | None, verdicts: Iterable[Verdict]) -> Sele
             .over(partition_by=(Label.pair_id, Label.actor, Label.adjudication), order_by=Label.id.desc())
             .label("recency"),
         )
-        .where(Label.source != LabelSource.MODEL.value, Label.late.is_(False))
+        .where(*COUNTED)
     )
     if pair_ids is not None:
         latest = latest.where(Label.pair_id.in_(list(pair_ids)))

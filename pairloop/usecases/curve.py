@@ -21,14 +21,10 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from active_learning.stopping import STOPPING_KAPPA, STOPPING_SET, STOPPING_WINDOW
 from pairloop.usecases.context import Context
 from store.models import Pair, Round
 from store.states import RoundState
-
-# KappaAverage as the simulator runs it (active_learning.simulation.SimulationConfig).
-STOPPING_KAPPA = 0.99
-STOPPING_WINDOW = 3
-STOPPING_SET = 1000
 
 
 class CurvePoint(BaseModel):

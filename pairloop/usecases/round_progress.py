@@ -14,13 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from pairloop import studio
 from pairloop.usecases.context import Context
 from pairloop.usecases.round_steps import get_round
 from pairloop.usecases.rounds import LlmVsHuman, RoundSummary, list_rounds, round_status
-from store.models import Round
 from store.states import RoundState
 
 
@@ -74,27 +72,27 @@ def label_studio_url(ctx: Context) -> str | None:
         return None
 
 
-def _progress(ctx: Context, summary: RoundSummary, params: dict[str, Any] | None, count: bool) -> RoundProgress:
+def _progress(ctx: Context, summary: RoundSummary, count: bool) -> RoundProgress:
     """A round's entry: a closed round's recorded figures; an open round's counted now when
     ``count``, else left null."""
     base = summary.model_dump(include={"round", "state", "strategy", "seed", "classifier_version",
-                                       "closed_classifier_version", "label_studio_project", "created_at",
-                                       "closed_at"})
+                                       "closed_classifier_version", "label_studio_project", "adjudication_project",
+                                       "created_at", "closed_at"})
     if summary.state == RoundState.CLOSED:
         recorded = summary.metrics or {}
         llm = recorded.get("llm_vs_human")
         return RoundProgress(
-            **base, live=False, adjudication_project=(params or {}).get("adjudication_project"),
+            **base, live=False,
             **{name: recorded.get(name) for name in _FIGURES},
             llm_vs_human=LlmVsHuman.model_validate(llm) if llm else None,
             classifier=recorded.get("classifier"), forced=bool(recorded.get("forced")),
             unfinished_close=summary.closed_classifier_version is None and "classifier" not in recorded)
     if not count:
-        return RoundProgress(**base, live=False, adjudication_project=(params or {}).get("adjudication_project"),
+        return RoundProgress(**base, live=False,
                              **dict.fromkeys(_FIGURES), llm_vs_human=None, classifier=None, forced=False,
                              unfinished_close=False)
     status = round_status(ctx, summary.round)
-    return RoundProgress(**base, live=True, adjudication_project=status.adjudication_project,
+    return RoundProgress(**base, live=True,
                          **{name: getattr(status, name) for name in _FIGURES}, llm_vs_human=status.llm_vs_human,
                          classifier=None, forced=False, unfinished_close=False)
 
@@ -103,15 +101,12 @@ def rounds_progress(ctx: Context, count_open: bool = True) -> RoundsBoard:
     """Every round, newest first: closed ones as they closed; open ones counted now (each as
     :func:`~pairloop.usecases.rounds.round_status` counts it), or, without ``count_open``, with
     null figures for :func:`round_progress` to fill in one by one."""
-    with ctx.engine.connect() as conn:  # what list_rounds leaves out: the adjudication project
-        params = dict(conn.execute(select(Round.id, Round.params)).all())
-    rows = [_progress(ctx, summary, params.get(summary.round), count_open) for summary in reversed(list_rounds(ctx))]
+    rows = [_progress(ctx, summary, count_open) for summary in reversed(list_rounds(ctx))]
     return RoundsBoard(rounds=rows, label_studio_url=label_studio_url(ctx))
 
 
 def round_progress(ctx: Context, round_id: int) -> RoundProgress:
     """One round's entry of :func:`rounds_progress`, an open round counted now."""
     with ctx.engine.connect() as conn:
-        round_ = get_round(conn, round_id)
-    summary = next(s for s in list_rounds(ctx) if s.round == round_.id)
-    return _progress(ctx, summary, round_.params, count=True)
+        summary = RoundSummary.of(get_round(conn, round_id))
+    return _progress(ctx, summary, count=True)

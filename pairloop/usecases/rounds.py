@@ -202,6 +202,7 @@ class RoundSummary(BaseModel):
     closed_classifier_version: str | None = Field(description="The classifier its close trained, or kept when "
                                                               "no label had changed (null while open).")
     label_studio_project: int | None
+    adjudication_project: int | None = Field(None, description="Its adjudication project, once a pair was disputed.")
     created_at: datetime
     closed_at: datetime | None
     metrics: dict[str, Any] | None = Field(description="The selection's while the round is open, "
@@ -212,12 +213,17 @@ class RoundSummary(BaseModel):
     def id(self) -> int:
         return self.round
 
+    @classmethod
+    def of(cls, row: Round) -> RoundSummary:
+        return cls(round=row.id, state=row.state, strategy=row.strategy, seed=row.seed,
+                   classifier_version=row.classifier_version, closed_classifier_version=row.closed_classifier_version,
+                   label_studio_project=row.ls_project_id,
+                   adjudication_project=(row.params or {}).get("adjudication_project"),
+                   created_at=row.created_at, closed_at=row.closed_at, metrics=row.metrics)
+
 
 def list_rounds(ctx: Context) -> list[RoundSummary]:
     """Every round, oldest first."""
     with ctx.engine.connect() as conn:
         rows = Session(bind=conn).scalars(select(Round).order_by(Round.id)).all()
-    return [RoundSummary(round=r.id, state=r.state, strategy=r.strategy, seed=r.seed,
-                         classifier_version=r.classifier_version,
-                         closed_classifier_version=r.closed_classifier_version, label_studio_project=r.ls_project_id,
-                         created_at=r.created_at, closed_at=r.closed_at, metrics=r.metrics) for r in rows]
+    return [RoundSummary.of(row) for row in rows]

@@ -135,6 +135,8 @@ def test_jsonl_and_graphml_escape_any_entity_name(gadgets, tmp_path):
 
 def test_tables_follow_the_tuples_field_order():
     from knowledge_graph.graph import Edge, Node
-    from knowledge_graph.snapshots import EDGE_SCHEMA, NODE_SCHEMA
+    from knowledge_graph.snapshots import arrow_schemas
+
+    EDGE_SCHEMA, NODE_SCHEMA = arrow_schemas()["EDGE_SCHEMA"], arrow_schemas()["NODE_SCHEMA"]
 
     assert EDGE_SCHEMA.names == list(Edge._fields) and NODE_SCHEMA.names == list(Node._fields)

@@ -117,9 +117,9 @@ def progress_svg(row: RoundProgress, width: int = 220, height: int = 14) -> Mark
 
 
 def heat(value: int, maximum: int) -> str:
-    """A confusion-matrix cell's shade class: heat-0 (none) to heat-5 (the row's largest)."""
+    """A confusion-matrix cell's shade class: heat-0 (none) to heat-5 (the matrix's largest)."""
     return "heat-0" if not value or not maximum else f"heat-{max(1, round(5 * value / maximum))}"
 
 
-def row_max(matrix: Sequence[Sequence[int]]) -> int:
+def matrix_max(matrix: Sequence[Sequence[int]]) -> int:
     return max((v for row in matrix for v in row), default=0)

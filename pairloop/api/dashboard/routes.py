@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from active_learning.strategies import DEFAULT_STRATEGY, STRATEGIES
 from annotator.llm.factory import BACKENDS
@@ -34,6 +34,7 @@ from pairloop.api.dashboard.auth import (
 from pairloop.api.dashboard.jobs import Job, summary
 from pairloop.api.dashboard.render import render, secured
 from pairloop.api.dependencies import ContextDep, GuardedRoute
+from pairloop.api.routers.rounds import RoundRequest
 from pairloop.usecases import graph as kg
 from pairloop.usecases import rounds
 from pairloop.usecases.annotators import round_annotators
@@ -42,7 +43,7 @@ from pairloop.usecases.curve import learning_curve, stopping_hint
 from pairloop.usecases.llm_review import llm_agreement_reports, llm_disagreements
 from pairloop.usecases.queue import annotation_queue
 from pairloop.usecases.round_progress import label_studio_url, round_progress, rounds_progress
-from store.errors import BadInput, NotFound
+from store.errors import BadInput
 from store.models import MAX_ID
 
 
@@ -121,21 +122,16 @@ def round_row(request: Request, round_id: RoundId, _session: DataSession, ctx: C
                   actions=ACTIONS)
 
 
-def _start_request(form: dict[str, str]) -> tuple[str, int, int | None, str]:
-    """(strategy, size, seed, llm) from the start form; BadInput for values the API would refuse."""
-    strategy, llm = form.get("strategy", DEFAULT_STRATEGY), form.get("llm", "")
-    if strategy not in STRATEGIES:
-        raise BadInput(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
-    if llm not in LLM_CHOICES:
-        raise BadInput(f"unknown LLM backend {llm!r}; choose from {', '.join(LLM_CHOICES)}")
+def _start_request(form: dict[str, str]) -> RoundRequest:
+    """The start form as the REST API's request (its bounds and choices); BadInput for what it refuses."""
+    fields = {name: value for name in ("strategy", "size", "seed", "llm") if (value := form.get(name, "").strip())}
     try:
-        size = int(form.get("size", "30"))
-        seed = int(form["seed"]) if form.get("seed", "").strip() else None
-    except ValueError:
-        raise BadInput("size and seed must be whole numbers") from None
-    if not 1 <= size <= 10_000 or (seed is not None and not 0 <= seed <= MAX_ID):
-        raise BadInput(f"size must be 1 to 10,000 and seed 0 to {MAX_ID}")
-    return strategy, size, seed, llm
+        return RoundRequest.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = error["loc"][0]
+        raise BadInput(f"unknown {name} {error['input']!r}: {error['msg']}" if error["type"] == "literal_error"
+                       else f"{name}: {error['msg']}") from None
 
 
 def _submit(request: Request, title: str, work: Callable[[Context], BaseModel]) -> Response:
@@ -149,7 +145,9 @@ def _submit(request: Request, title: str, work: Callable[[Context], BaseModel]) 
 @router.post("/dashboard/rounds/start")
 def start_round(request: Request, form: ActionForm) -> Response:
     """First post: what will happen, to confirm; the confirmed post starts the job."""
-    strategy, size, seed, llm = _start_request(form)
+    start = _start_request(form)
+    strategy, size, seed = start.strategy, start.size, start.seed
+    llm = start.llm or request.app.state.settings.llm_backend
     if form.get("confirm") != "yes":
         fields = {"strategy": strategy, "size": size, "seed": "" if seed is None else seed, "llm": llm}
         what = (f"Start a round of {size} pairs chosen by {strategy}" + (f" (seed {seed})" if seed is not None else "")
@@ -263,11 +261,7 @@ def snapshot_diff_page(request: Request, _session: PageSession, ctx: ContextDep,
                        old: Annotated[str, Query(max_length=64)],
                        new: Annotated[str, Query(max_length=64)]) -> Response:
     """What changed between two registered versions (never a folder named in the query), both
-    verified against their manifests first."""
-    registered = {snapshot.version for snapshot in kg.list_snapshots(ctx)}
-    for version in (old, new):
-        if version not in registered:
-            raise NotFound(f"no snapshot {version!r}")
+    verified against their manifests first (an unregistered version is a NotFound there)."""
     key = (old, new, kg.snapshot_manifest(ctx, old).checksum, kg.snapshot_manifest(ctx, new).checksum)
     with _diffs_lock:
         found = _diffs.get(key)
