@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	# llama-cpp-python (the tests' OpenAI-compatible server) compiles llama.cpp: built for a portable
 	# AVX2 target, not the build machine's CPU (a native build used AMX here and crashed on every batch).
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $@
 
 install: $(STAMP)
@@ -26,9 +26,9 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# For contributors: everything that needs neither Label Studio nor a language model and is not slow.
+# For contributors: everything that needs neither Label Studio, a language model nor a Ray cluster and is not slow.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not labelstudio and not llm"
+	$(BIN)/python -m pytest -m "not slow and not labelstudio and not llm and not ray"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

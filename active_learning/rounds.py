@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, insert, select, update
 
+from active_learning.distributed import IN_PROCESS, Shortlister
 from active_learning.pools import store_pool
-from active_learning.scoring import top_by_margin
 from active_learning.selection import Constraints, select_batch
 from active_learning.strategies import get_strategy
 from classifier.data import PairSet, store_labelled_pairs
@@ -47,8 +47,14 @@ def select_round(
     min_agreeing: int = DEFAULT_MIN_AGREEING,
     max_candidates: int = MAX_CANDIDATES,
     progress: Callable[[int], None] | None = None,
+    shortlister: Shortlister | None = None,
 ) -> int:
     """Select ``size`` pairs from the store's pool and record them as a new round; its id.
+
+    A pool larger than ``max_candidates`` is first cut to its ``max_candidates`` least certain
+    pairs by ``shortlister`` (default: in this process; on Ray: the same pairs); the strategy then runs
+    here on that shortlist, so every strategy selects as in one process. The round's metrics
+    record where the pool was scored (``scored_on``).
 
     Raises :class:`BadInput` for an empty pool, a batch larger than the pool, or a pool the
     model's featuriser cannot represent; then nothing is written.
@@ -67,7 +73,8 @@ def select_round(
 
     rng = np.random.default_rng(seed)
     vectors = model.featuriser.encode(pool.items)
-    candidates = _shortlist(model, strategy.shortlist, pool, vectors, max_candidates, rng, progress)
+    candidates, scored_on = _shortlist(model, strategy.shortlist, pool, vectors, max_candidates, rng, progress,
+                                       shortlister or Shortlister())
     X_pool = model.featuriser.features(vectors, candidates.ia, candidates.ib)
     context = labelled.subset(np.sort(rng.permutation(len(labelled))[:MAX_CONTEXT]))
     X_labelled = model.featuriser.features(model.featuriser.encode(context.items), context.ia, context.ib)
@@ -83,20 +90,20 @@ def select_round(
         "max_candidates": max_candidates,
     }
     metrics = {"pool": len(pool), "candidates": len(candidates), "selected": len(batch.index),
-               "pool_coverage": round(coverage, 4), **notes}
+               "pool_coverage": round(coverage, 4), "scored_on": scored_on, **notes}
     return _record(engine, strategy.name, seed, classifier_version, params, metrics,
                    [candidates.keys[i] for i in batch.index], batch.score.tolist())
 
 
-def _shortlist(model: RelationModel, how: str, pool: PairSet, vectors, limit: int,
-               rng: np.random.Generator, progress) -> PairSet:
-    """The whole pool when it is small; else its ``limit`` least certain (or random) pairs."""
+def _shortlist(model: RelationModel, how: str, pool: PairSet, vectors, limit: int, rng: np.random.Generator,
+               progress, shortlister: Shortlister) -> tuple[PairSet, str]:
+    """The whole pool when it is small; else its ``limit`` least certain (or random) pairs. With
+    where the pool was scored."""
     if len(pool) <= limit:
-        return pool
+        return pool, IN_PROCESS
     if how == "random":
-        return pool.subset(np.sort(rng.choice(len(pool), limit, replace=False)))
-    index, _margin = top_by_margin(model, vectors, pool.ia, pool.ib, limit, progress=progress)
-    return pool.subset(np.sort(index))
+        return pool.subset(np.sort(rng.choice(len(pool), limit, replace=False))), IN_PROCESS
+    return pool.subset(shortlister.top(model, vectors, pool.ia, pool.ib, limit, progress)), shortlister.where
 
 
 def _record(engine: Engine, strategy: str, seed: int, classifier_version: str | None,

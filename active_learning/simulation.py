@@ -9,6 +9,11 @@ With ``domain_gate`` (the default) a :class:`~classifier.committee.DomainGate` l
 to tell the pool's pairs (target) from the seed's (source); every committee fitted on
 acquired labels uses it (see :class:`~classifier.committee.RelationCommittee`), as
 ``pairloop train`` does with the store's pool and round labels.
+
+A pool left larger than ``max_candidates`` is cut, each round, to its least certain pairs
+before the strategy looks at it, as a round in the store is (:func:`active_learning.rounds.select_round`):
+by a :class:`~active_learning.distributed.Shortlister`, in this process or on Ray, with the
+same result.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from active_learning.distributed import Shortlister
 from active_learning.oracle import Oracle
 from active_learning.pools import without_keys
+from active_learning.rounds import MAX_CANDIDATES
 from active_learning.selection import Constraints, select_batch
 from active_learning.stopping import STOPPING_SET, KappaAverage, MaxRounds
 from active_learning.strategies import get_strategy
@@ -29,7 +36,7 @@ from classifier.committee import RelationCommittee, learn_domain_gate
 from classifier.data import PairSet
 from classifier.encoders import Matrix
 from classifier.evaluation import macro_f1
-from classifier.model import check_vocabulary, make_featuriser
+from classifier.model import RelationModel, check_vocabulary, make_featuriser
 from store.errors import BadInput
 
 
@@ -54,6 +61,8 @@ class SimulationConfig:
     keep_acquired: bool = True
     # The committee learns a domain gate (seed: source, pool: target); see RelationCommittee.fit.
     domain_gate: bool = True
+    # A pool left larger than this is shortlisted by committee margin before the strategy queries it.
+    max_candidates: int = MAX_CANDIDATES
 
 
 def _stack(blocks: Sequence[Matrix]) -> Matrix:
@@ -63,13 +72,14 @@ def _stack(blocks: Sequence[Matrix]) -> Matrix:
 class Simulator:
     """Holds the fitted featuriser and every pair's features; runs (strategy, seed) simulations."""
 
-    def __init__(self, data: SimulationData, config: SimulationConfig):
+    def __init__(self, data: SimulationData, config: SimulationConfig, shortlister: Shortlister | None = None):
         # A pool pair that is also a seed or test pair (or its mirror) is never a candidate.
         known = set(data.seed.keys) | set(data.test.keys) | set(data.id_test.keys if data.id_test else ())
         pool = without_keys(data.pool, known)
         self.excluded = len(data.pool) - len(pool)
         data = SimulationData(data.seed, pool, data.test, data.id_test)
-        self.data, self.config = data, config
+        self.data, self.config, self.shortlister = data, config, shortlister or Shortlister()
+        self.shortlisted = 0  # rounds whose pool was shortlisted (by self.shortlister)
         if len(data.pool) == 0:
             raise BadInput("the pool is empty: no candidate pairs to select from"
                            + (f" ({self.excluded} are seed or test pairs)" if self.excluded else ""), data.pool.source)
@@ -80,7 +90,8 @@ class Simulator:
         self.pool_coverage = check_vocabulary(self.featuriser, data.pool, "the pool")
         check_vocabulary(self.featuriser, data.test, "the test file")
         self.X_seed = self._features(data.seed)
-        self.X_pool = self._features(data.pool)
+        self.pool_vectors = self.featuriser.encode(data.pool.items)
+        self.X_pool = self.featuriser.features(self.pool_vectors, data.pool.ia, data.pool.ib)
         self.X_test = self._features(data.test)
         self.X_id = self._features(data.id_test) if data.id_test is not None else None
         self.domain = learn_domain_gate(self.X_seed, self.X_pool) if config.domain_gate else None
@@ -113,9 +124,10 @@ class Simulator:
             if rounds.stop(round_number) or len(remaining) == 0:
                 break
             n = min(config.batch_size, len(remaining))
-            batch, notes = select_batch(strategy, committee, self.X_pool[remaining], X_labelled,
-                                        data.pool.subset(remaining), n, config.constraints, rng)
-            chosen = remaining[batch.index]
+            candidates = self._candidates(strategy.shortlist, committee, remaining)
+            batch, notes = select_batch(strategy, committee, self.X_pool[candidates], X_labelled,
+                                        data.pool.subset(candidates), n, config.constraints, rng)
+            chosen = candidates[batch.index]
             replies = oracle(_unlabelled(data.pool.subset(chosen)))
             asked += len(chosen)
             for index, reply in zip(chosen.tolist(), replies, strict=True):
@@ -126,6 +138,17 @@ class Simulator:
         counts = dict(zip(*np.unique(np.asarray(answers, dtype=str), return_counts=True), strict=True))
         return {"seed": seed, "points": points, "stop_round": stop_round,
                 "acquired": {str(k): int(v) for k, v in counts.items()}}
+
+    def _candidates(self, how: str, committee: RelationCommittee, remaining: np.ndarray) -> np.ndarray:
+        """What is left of the pool; beyond ``max_candidates``, its least certain pairs (strategies
+        that shortlist at random, as random sampling, query it all: its features are at hand)."""
+        limit = self.config.max_candidates
+        if how != "uncertainty" or len(remaining) <= limit:
+            return remaining
+        self.shortlisted += 1
+        pool = self.data.pool
+        return remaining[self.shortlister.top(RelationModel(self.featuriser, committee), self.pool_vectors,
+                                              pool.ia[remaining], pool.ib[remaining], limit)]
 
     def _fit(self, acquired: list[int], answers: list[str], random_state: int) -> tuple[Matrix, RelationCommittee]:
         """The committee on the seed plus the answers so far (every member keeps the answers)."""

@@ -72,7 +72,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "confusion.png."),
     "simulate": ("simulate", "simulate", "Simulate acquisition rounds on labelled files and plot macro-F1 against "
                  "labels acquired."),
-    "pool": ("pool", "app", "Build candidate pools in the store, or split labelled pair files."),
+    "pool": ("pool", "app", "Build, export and score candidate pools (in the store or as Parquet shards), or split "
+                            "labelled pair files."),
     "round": ("round", "app", "Acquisition rounds: select pairs, get LLM proposals, verify in Label Studio, close."),
     "graph": ("graph", "app", "Entities, the complementary entity graph, its snapshots and recall."),
     "gnn": ("gnn", "app", "The dual-view entity GNN (LLM-KERec), trained by InfoNCE between its views."),

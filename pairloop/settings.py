@@ -113,7 +113,10 @@ class Settings(BaseSettings):
         json_schema_extra={"unset": "`local`: the embedded SmolLM2-135M-Instruct"},
     )
     llm_base_url: str | None = Field(
-        default=None, description="Base URL of the OpenAI-compatible endpoint, e.g. `http://127.0.0.1:8080/v1`."
+        default=None,
+        description="Base URL of the OpenAI-compatible endpoint, e.g. `http://127.0.0.1:8080/v1`; several, "
+        "comma-separated, spread the requests over a fleet (in one process: each batch dealt round-robin over "
+        "them, every endpoint with `llm_concurrency` in flight; on Ray: actor i talks to endpoint i mod n).",
     )
     llm_api_key: str | None = Field(default=None, description="API key of the OpenAI-compatible endpoint.")
     llm_prompt_version: str | None = Field(
@@ -147,6 +150,32 @@ class Settings(BaseSettings):
         "precision reaches this.",
     )
 
+    # Scale-out on Ray (optional: `pip install 'pairloop[ray]'`).
+    ray_address: str | None = Field(
+        default=None,
+        description="Run pool scoring and LLM labelling on Ray: `local` (a Ray instance started for one "
+        "command), `auto` (the cluster this machine belongs to), `host:6379` or `ray://host:10001`.",
+        json_schema_extra={"unset": "no Ray: every command runs in this process"},
+    )
+    ray_connect_timeout_s: float = Field(
+        default=20.0, gt=0, description="How long to wait for the Ray cluster before giving up with one error line."
+    )
+    ray_block_pairs: int = Field(
+        default=1_000_000, ge=1_000,
+        description="Pairs per block when scoring a pool (a Ray block, or a block read in this process): "
+        "memory is set by this, not by the pool size.",
+    )
+    ray_llm_actors: int = Field(
+        default=2, ge=1,
+        description="LLM actors on Ray: each loads the local model once, or talks to one of the endpoints "
+        "(shared out round-robin) with `llm_concurrency` requests in flight.",
+    )
+
+    @property
+    def llm_base_urls(self) -> list[str]:
+        """The endpoints of ``llm_base_url`` (comma-separated), in order."""
+        return [url.strip() for url in (self.llm_base_url or "").split(",") if url.strip()]
+
     @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser()
@@ -166,6 +195,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "The LLM labeller": ("llm_backend", "llm_model", "llm_base_url", "llm_api_key", "llm_prompt_version",
                          "llm_votes", "llm_timeout_s", "llm_max_retries", "llm_backoff_s", "llm_concurrency",
                          "llm_answer_mode", "llm_batch_size", "llm_model_cache", "llm_target_precision"),
+    "Ray cluster (optional)": ("ray_address", "ray_connect_timeout_s", "ray_block_pairs", "ray_llm_actors"),
 }
 
 

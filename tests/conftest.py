@@ -16,8 +16,9 @@ from pairloop.cli import app
 from pairloop.settings import get_settings
 from store.db import make_engine
 
-# A real Label Studio and rounds wired to it, for the tests (in several folders) that need one.
-pytest_plugins = ["support.label_studio"]
+# A real Label Studio and rounds wired to it, and a real two-node Ray cluster, for the tests (in
+# several folders) that need them.
+pytest_plugins = ["support.label_studio", "support.ray_cluster"]
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("PAIRLOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -1,15 +1,17 @@
 """The persistent proposal cache: one ``llm_proposals`` row per (pair, model, prompt version).
 
 :func:`propose_cached` asks the labeller only for pairs without a row, chunk by chunk, and
-commits each chunk: a crash or an endpoint failure loses at most the chunk in flight, and
-running again resumes where it stopped. Pairs are always shown to the LLM in their stored
-(canonical) order, so a cached fine code reads item a → item b like every label.
+commits each chunk: a crash or an endpoint failure loses at most the chunks in flight, and
+running again resumes where it stopped. The same loop serves a labeller in this process and
+the Ray actor pool (a :class:`BatchLabeller`), so the cache rules are written once. Pairs are
+always shown to the LLM in their stored (canonical) order, so a cached fine code reads
+item a → item b like every label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import aliased
@@ -42,21 +44,41 @@ def pair_texts(conn: Connection, pair_ids: Sequence[int]) -> dict[int, PairText]
     return texts
 
 
-def _proposal(row: Any) -> Proposal:
-    ballots = [Ballot.from_json(b) for b in (row.votes or {}).get("ballots", [])]
+def proposal_row(p: Proposal) -> dict[str, Any]:
+    """A proposal as its ``llm_proposals`` row (keyed by pair id): what is stored, and what a
+    Ray actor sends back (as JSON)."""
+    return {
+        "pair_id": int(p.key),
+        "model": p.model,
+        "prompt_version": p.prompt_version,
+        "status": p.status.value,
+        "relation": p.relation.value if p.relation else None,
+        "fine_code": p.fine_code,
+        "confidence": p.confidence,
+        "rationale": p.rationale,
+        "votes": {"ballots": [b.as_json() for b in p.votes]},
+        "latency_s": p.latency_s,
+        "prompt_tokens": p.prompt_tokens,
+        "completion_tokens": p.completion_tokens,
+    }
+
+
+def row_proposal(row: Mapping[str, Any]) -> Proposal:
+    """The proposal an ``llm_proposals`` row (or :func:`proposal_row`'s dict) holds."""
+    ballots = [Ballot.from_json(b) for b in (row["votes"] or {}).get("ballots", [])]
     return Proposal(
-        key=str(row.pair_id),
-        status=ProposalStatus(row.status),
-        relation=Relation(row.relation) if row.relation else None,
-        fine_code=row.fine_code,
-        confidence=row.confidence,
-        rationale=row.rationale,
-        model=row.model,
-        prompt_version=row.prompt_version,
+        key=str(row["pair_id"]),
+        status=ProposalStatus(row["status"]),
+        relation=Relation(row["relation"]) if row["relation"] else None,
+        fine_code=row["fine_code"],
+        confidence=row["confidence"],
+        rationale=row["rationale"],
+        model=row["model"],
+        prompt_version=row["prompt_version"],
         votes=ballots,
-        latency_s=row.latency_s or 0.0,
-        prompt_tokens=row.prompt_tokens or 0,
-        completion_tokens=row.completion_tokens or 0,
+        latency_s=row["latency_s"] or 0.0,
+        prompt_tokens=row["prompt_tokens"] or 0,
+        completion_tokens=row["completion_tokens"] or 0,
     )
 
 
@@ -71,30 +93,21 @@ def cached(conn: Connection, model: str, prompt_version: str, pair_ids: Iterable
             table.c.prompt_version == prompt_version,
             table.c.pair_id.in_(wanted[start : start + QUERY_CHUNK]),
         )
-        found.update((row.pair_id, _proposal(row)) for row in conn.execute(stmt))
+        found.update((row.pair_id, row_proposal(row._mapping)) for row in conn.execute(stmt))
     return found
 
 
 def store(conn: Connection, proposals: Iterable[Proposal]) -> None:
     """Insert proposals (keyed by pair id); an existing (pair, model, version) row is kept."""
-    rows = [
-        {
-            "pair_id": int(p.key),
-            "model": p.model,
-            "prompt_version": p.prompt_version,
-            "status": p.status.value,
-            "relation": p.relation.value if p.relation else None,
-            "fine_code": p.fine_code,
-            "confidence": p.confidence,
-            "rationale": p.rationale,
-            "votes": {"ballots": [b.as_json() for b in p.votes]},
-            "latency_s": p.latency_s,
-            "prompt_tokens": p.prompt_tokens,
-            "completion_tokens": p.completion_tokens,
-        }
-        for p in proposals
-    ]
-    insert_ignore(conn, LlmProposal.__table__, rows)
+    insert_ignore(conn, LlmProposal.__table__, [proposal_row(p) for p in proposals])
+
+
+@runtime_checkable
+class BatchLabeller(Labeller, Protocol):
+    """A labeller that takes every batch at once and answers each as it is done, in any order
+    (the Ray actor pool of :mod:`annotator.llm.distributed`)."""
+
+    def propose_batches(self, batches: Iterable[Sequence[PairText]]) -> Iterator[list[Proposal]]: ...
 
 
 def propose_cached(
@@ -104,26 +117,41 @@ def propose_cached(
     progress: Progress | None = None,
     chunk: int = CHUNK,
 ) -> dict[int, Proposal]:
-    """Proposals for ``pair_ids``: cached ones as stored, the rest asked for and stored."""
+    """Proposals for ``pair_ids``: cached ones as stored, the rest asked for and stored.
+
+    Only pairs without a row reach the labeller, ``chunk`` at a time; each answered chunk is
+    committed on its own (insert-ignore), so a run killed at any point resumes with no pair
+    asked twice."""
     advance = progress or (lambda _n: None)
     wanted = list(dict.fromkeys(pair_ids))
     with engine.connect() as conn:
         result = cached(conn, labeller.model_name, labeller.prompt_version, wanted)
     advance(len(result))
-    missing = [pid for pid in wanted if pid not in result]
-    for start in range(0, len(missing), chunk):
-        ids = missing[start : start + chunk]
+    batches = _text_batches(engine, [pid for pid in wanted if pid not in result], chunk)
+    if isinstance(labeller, BatchLabeller):
+        answers: Iterable[list[Proposal]] = labeller.propose_batches(batches)
+    else:
+        answers = map(labeller.propose, batches)
+    try:
+        for proposals in answers:
+            with engine.begin() as conn:
+                store(conn, proposals)
+            result.update((int(p.key), p) for p in proposals)
+            advance(len(proposals))
+    except LlmError as exc:
+        raise exc.with_hint(f"({RESUME_HINT})") from exc
+    return result
+
+
+def _text_batches(engine: Engine, pair_ids: Sequence[int], chunk: int) -> Iterator[list[PairText]]:
+    """The pairs' texts, ``chunk`` pairs a batch, read from the store a window at a time."""
+    window = chunk * max(1, QUERY_CHUNK // chunk)
+    for start in range(0, len(pair_ids), window):
+        ids = pair_ids[start : start + window]
         with engine.connect() as conn:
             texts = pair_texts(conn, ids)
         unknown = [pid for pid in ids if pid not in texts]
         if unknown:
             raise KeyError(f"no such pair id(s): {unknown[:5]}")
-        try:
-            proposals = labeller.propose([texts[pid] for pid in ids])
-        except LlmError as exc:
-            raise exc.with_hint(f"({RESUME_HINT})") from exc
-        with engine.begin() as conn:
-            store(conn, proposals)
-        result.update((pid, p) for pid, p in zip(ids, proposals, strict=True))
-        advance(len(ids))
-    return result
+        for first in range(0, len(ids), chunk):
+            yield [texts[pid] for pid in ids[first : first + chunk]]

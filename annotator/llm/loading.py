@@ -40,6 +40,11 @@ def model_label(source: Path) -> str:
     return source.stem if source.suffix.lower() == ".gguf" else source.name
 
 
+def local_model_name(model: str | Path | None) -> str:
+    """A local labeller's model name (half its cache key), known before the model loads."""
+    return f"local:{model_label(Path(model) if model else embedded_gguf())}"
+
+
 def _is_gguf(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(4) == GGUF_MAGIC

@@ -10,7 +10,7 @@ from pathlib import Path
 from annotator.llm.base import Ballot, PairText, Proposal
 from annotator.llm.calibration import divide_prior
 from annotator.llm.consensus import combine
-from annotator.llm.loading import embedded_gguf, load_causal_lm, model_label
+from annotator.llm.loading import embedded_gguf, load_causal_lm, local_model_name
 from annotator.llm.prompts import (
     CONTENT_FREE,
     DEFAULT_PROMPT_VERSION,
@@ -40,7 +40,7 @@ class LocalLabeller:
         cache_dir: Path | None = None,
     ):
         source = Path(model) if model else embedded_gguf()
-        self.model_name = f"local:{model_label(source)}"
+        self.model_name = local_model_name(source)
         self.prompt_version = prompt_version
         self.template = get_template(prompt_version)
         self.plans = vote_plans(self.template, votes)

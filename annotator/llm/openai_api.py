@@ -222,6 +222,43 @@ class OpenAiLabeller:
         return delay
 
 
+class EndpointFleet:
+    """Several OpenAI-compatible endpoints serving the same model, used as one labeller.
+
+    Each batch is dealt over the endpoints round-robin (carrying on where the last batch
+    stopped, so one-pair batches rotate too) and every endpoint works its share at once, with
+    its own ``concurrency`` in flight. The model name is the fleet's: a proposal's cache key
+    never depends on which endpoint answered it.
+    """
+
+    def __init__(self, labellers: Sequence[OpenAiLabeller]):
+        if not labellers or len({(lab.model_name, lab.prompt_version) for lab in labellers}) != 1:
+            raise ValueError("an endpoint fleet needs endpoints serving one model and prompt version")
+        self.labellers = list(labellers)
+        self.model_name = labellers[0].model_name
+        self.prompt_version = labellers[0].prompt_version
+        self._next = 0
+
+    def close(self) -> None:
+        for labeller in self.labellers:
+            labeller.close()
+
+    def propose(self, pairs: Sequence[PairText]) -> list[Proposal]:
+        n, first = len(self.labellers), self._next
+        self._next = (first + len(pairs)) % n
+        shares: list[list[int]] = [[] for _ in range(n)]
+        for i in range(len(pairs)):
+            shares[(first + i) % n].append(i)
+        answers: list[Proposal | None] = [None] * len(pairs)
+        with ThreadPoolExecutor(n) as pool:
+            futures = [(share, pool.submit(labeller.propose, [pairs[i] for i in share]))
+                       for labeller, share in zip(self.labellers, shares, strict=True) if share]
+            for share, future in futures:
+                for i, proposal in zip(share, future.result(), strict=True):
+                    answers[i] = proposal
+        return [p for p in answers if p is not None]
+
+
 def _framed(plan: VotePlan, code: int) -> int:
     """A code as asked (possibly with the items swapped) read in the pair's a → b frame."""
     return mirror_fine(code) if plan.reversed else code

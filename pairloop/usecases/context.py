@@ -15,6 +15,7 @@ from store.errors import BadInput
 if TYPE_CHECKING:
     from annotator.label_studio import LabelStudio
     from annotator.llm import Labeller
+    from pairloop.cluster import RayCluster
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Context:
     progress: Progress = SILENT
     engine_given: Engine | None = None
     _engine: Engine | None = field(default=None, init=False, repr=False)
+    _cluster: RayCluster | None = field(default=None, init=False, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -44,31 +46,56 @@ class Context:
 
     def labeller(self, backend: str | None = None) -> Labeller:
         """The configured LLM labeller (``PAIRLOOP_LLM_*``), or ``backend`` instead of the
-        configured one; GGUF files are dequantised once into DATA_DIR/models."""
-        from annotator.llm.factory import make_labeller
-
+        configured one; GGUF files are dequantised once into DATA_DIR/models. With a Ray cluster
+        (``PAIRLOOP_RAY_ADDRESS``) it is a pool of ``PAIRLOOP_RAY_LLM_ACTORS`` actors, each
+        building its own labeller there: nothing is loaded in this process."""
         settings = self.settings
-        with self.progress.status("loading the LLM"):
-            try:
-                return make_labeller(
-                    backend or settings.llm_backend,
-                    model=settings.llm_model,
-                    base_url=settings.llm_base_url,
-                    api_key=settings.llm_api_key,
-                    votes=settings.llm_votes,
-                    prompt_version=settings.llm_prompt_version,
-                    timeout_s=settings.llm_timeout_s,
-                    max_retries=settings.llm_max_retries,
-                    backoff_s=settings.llm_backoff_s,
-                    concurrency=settings.llm_concurrency,
-                    answer_mode=settings.llm_answer_mode,
-                    batch_size=settings.llm_batch_size,
-                    cache_dir=(settings.llm_model_cache or settings.data_path / "models").expanduser(),
-                )
-            except ValueError as exc:  # an unknown prompt version, a backend without its URL
-                raise BadInput(f"LLM settings: {exc}") from None
+        spec = {
+            "backend": backend or settings.llm_backend,
+            "model": settings.llm_model,
+            "base_url": settings.llm_base_urls or None,
+            "api_key": settings.llm_api_key,
+            "votes": settings.llm_votes,
+            "prompt_version": settings.llm_prompt_version,
+            "timeout_s": settings.llm_timeout_s,
+            "max_retries": settings.llm_max_retries,
+            "backoff_s": settings.llm_backoff_s,
+            "concurrency": settings.llm_concurrency,
+            "answer_mode": settings.llm_answer_mode,
+            "batch_size": settings.llm_batch_size,
+            "cache_dir": (settings.llm_model_cache or settings.data_path / "models").expanduser(),
+        }
+        on_ray = self.cluster() is not None
+        try:
+            if on_ray:
+                from annotator.llm.distributed import RayLabeller
+
+                return RayLabeller(spec, actors=settings.ray_llm_actors)
+            from annotator.llm.factory import make_labeller
+
+            with self.progress.status("loading the LLM"):
+                return make_labeller(**spec)
+        except ValueError as exc:  # an unknown prompt version, a backend without its URL
+            raise BadInput(f"LLM settings: {exc}") from None
+
+    def cluster(self) -> RayCluster | None:
+        """The Ray cluster of ``PAIRLOOP_RAY_ADDRESS``, joined on first use; None when unset
+        (then Ray is never imported and the work runs in this process)."""
+        if not self.settings.ray_address:
+            return None
+        if self._cluster is None:
+            from pairloop import cluster
+
+            with self.progress.status(f"joining the Ray cluster ({self.settings.ray_address})"):
+                self._cluster = cluster.connect(self.settings)
+        return self._cluster
 
     def close(self) -> None:
+        if self._cluster is not None:
+            from pairloop import cluster
+
+            cluster.disconnect()
+            self._cluster = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
@@ -49,6 +49,9 @@ from store.repository import cached_names, remember_names
 from store.states import UNFINISHED_ROUND_STATES, RoundPairStatus, RoundState
 from store.taxonomy import LabelSource, Verdict
 from store.verified import HumanAnswer, VerifiedLabel, Vote, current_votes, decide, disputed_among, human_answers
+
+if TYPE_CHECKING:
+    from active_learning.distributed import Shortlister
 
 # --- the round's row ------------------------------------------------------------------------------
 
@@ -136,6 +139,7 @@ def select_pairs(ctx: Context, strategy: str, size: int, seed: int | None = None
     get_strategy(strategy)  # an unknown name is refused before a classifier is trained for it
     if seed is not None and not 0 <= seed <= MAX_ID:
         raise BadInput(f"the seed must be a whole number from 0 to {MAX_ID}, not {seed}")
+    shortlister = pool_shortlister(ctx)  # a cluster that is refused or unreachable fails before any work
     model, version = load_or_train(ctx)
     with ctx.engine.connect() as conn:
         last = conn.execute(select(Round.id).order_by(Round.id.desc()).limit(1)).scalar_one_or_none()
@@ -143,7 +147,18 @@ def select_pairs(ctx: Context, strategy: str, size: int, seed: int | None = None
     with ctx.progress.task("selecting pairs") as advance:
         return select_round(ctx.engine, model, strategy, size, seed if seed is not None else (last or 0) + 1,
                             classifier_version=version, rule=settings.majority_rule,
-                            min_agreeing=settings.min_agreeing, progress=advance)
+                            min_agreeing=settings.min_agreeing, progress=advance, shortlister=shortlister)
+
+
+def pool_shortlister(ctx: Context) -> Shortlister:
+    """Where a large pool is scored: on the Ray cluster of ``PAIRLOOP_RAY_ADDRESS`` (joined now),
+    else in this process."""
+    from active_learning.distributed import Shortlister
+
+    cluster = ctx.cluster()
+    if cluster is None:
+        return Shortlister()
+    return Shortlister(cluster.address, ctx.settings.ray_block_pairs)
 
 
 # --- propose, with the trust gate calibrated on what humans verified --------------------------------

@@ -84,6 +84,8 @@ class Curve(BaseModel):
     constraints: CurveConstraints
     keep_acquired: bool
     domain_gate: bool = Field(description="Whether a domain gate was used.")
+    scored_on: str = Field("in-process", description="Where pools larger than the shortlist limit were scored "
+                                                     "each round: in-process, or ray:<address> (same result).")
     inputs: dict[str, dict[str, Any]] = Field(description="The files read: path, pairs, classes, coverage.")
     json_path: str = Field(alias="json", description="The written curve.json.")
     png_path: str = Field(alias="png", description="The written curve.png.")
@@ -95,10 +97,12 @@ def simulate(ctx: Context, params: SimulationParams) -> Curve:
     """Simulate acquisition rounds for each strategy and seed; write curve.json and curve.png
     (both or neither). Bad input (unknown names, an empty or foreign pool, a one-class test
     file) is a :class:`BadInput` before anything is written."""
+    from active_learning.distributed import IN_PROCESS
     from active_learning.selection import Constraints
     from active_learning.simulation import SimulationConfig, SimulationData, Simulator, aggregate, summarise
     from active_learning.strategies import STRATEGIES, get_strategy
     from classifier.data import read_pair_file, require_labelled
+    from pairloop.usecases.round_steps import pool_shortlister
 
     p = params
     if not p.strategies:
@@ -119,7 +123,7 @@ def simulate(ctx: Context, params: SimulationParams) -> Curve:
     config = SimulationConfig(rounds=p.rounds, batch_size=p.batch_size, features=p.features,
                               constraints=Constraints(p.max_per_item or None, p.per_category or None),
                               keep_acquired=p.keep_acquired, domain_gate=p.domain_gate)
-    simulator = Simulator(data, config)
+    simulator = Simulator(data, config, pool_shortlister(ctx))
     answerer = ORACLES[p.oracle](ctx, simulator.data.pool)
     seeds = list(range(p.seed, p.seed + p.repeats))
     results: dict[str, dict[str, Any]] = {}
@@ -144,6 +148,7 @@ def simulate(ctx: Context, params: SimulationParams) -> Curve:
                                      per_category=config.constraints.per_category),
         keep_acquired=p.keep_acquired,
         domain_gate=simulator.domain is not None and p.keep_acquired,
+        scored_on=simulator.shortlister.where if simulator.shortlisted else IN_PROCESS,
         inputs={
             "seed_labels": {"path": str(p.seed_labels), "pairs": len(data.seed), "classes": data.seed.classes()},
             "pool": {"path": str(p.pool), "pairs": len(simulator.data.pool),
