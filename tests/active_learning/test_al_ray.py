@@ -175,21 +175,6 @@ def test_a_lazy_pool_and_its_shards_score_on_ray_as_in_process(ray_driver, store
     assert sum(seen) == lazy_pool.pairs
 
 
-def _ours(pids: list[int], address: str) -> list[int]:
-    """The pids whose raylet belongs to the cluster at ``address`` (other Ray jobs may run here)."""
-    mine = []
-    for pid in pids:
-        try:
-            parent = next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                          if line.startswith("PPid:"))
-            raylet = Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if f"--gcs-address={address}" in raylet:
-            mine.append(pid)
-    return mine
-
-
 def test_a_worker_killed_mid_job_costs_time_not_results(ray_driver, store_model, twin_pool):
     pool = LazyPool(twin_pool.items, "all", limit=300_000)
     block = 10_000
@@ -201,7 +186,7 @@ def test_a_worker_killed_mid_job_costs_time_not_results(ray_driver, store_model,
     def kill_after_the_first_block(pairs: int) -> None:
         seen.append(pairs)
         if not killed:
-            victims = _ours(worker_pids("_BlockScorer"), ray_driver.address)
+            victims = worker_pids("_BlockScorer", ray_driver.address)
             assert victims, "no scoring actor of this cluster found"
             os.kill(victims[0], signal.SIGKILL)
             killed.append(victims[0])

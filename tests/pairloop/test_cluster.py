@@ -1,6 +1,7 @@
 """``PAIRLOOP_RAY_ADDRESS`` through the CLI: ``round start`` on a real two-node Ray cluster selects
 what it selects in one process; a SQLite file with a remote cluster is refused naming PostgreSQL;
-``local`` with SQLite works; a cluster nobody runs is one error line, quickly.
+``local`` with SQLite works; a cluster nobody runs is one error line, quickly; a driver killed
+while the cluster scores leaves the store consistent, and the rerun selects as one process does.
 
 No Label Studio runs here: ``round start`` selects and records the round, then fails to push it
 (exit 1, "the round keeps its state"). The selection, stored before the push, is what is compared.
@@ -10,6 +11,10 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from support.ray_cluster import worker_pids
 from support.service import free_port
 
 from active_learning.rounds import MAX_CANDIDATES
@@ -89,6 +95,38 @@ def _pg_copy(admin_url: str, url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.ray
+@pytest.mark.postgres
+@pytest.mark.parametrize("empty_db_url", ["postgresql"], indirect=True)
+def test_a_driver_killed_while_the_cluster_scores_leaves_a_round_the_rerun_completes(
+        cli, db_url, postgres_server, ray_cluster, sample, tmp_path, monkeypatch):
+    """`round start` SIGKILLed once the cluster's scoring actors run: no half-written round; the
+    rerun selects (or resumes) the very round one process selects."""
+    _stock(cli, sample, tmp_path)
+    with _pg_copy(postgres_server, db_url) as copy_url:
+        _use(monkeypatch, PAIRLOOP_RAY_ADDRESS=None, PAIRLOOP_DATABASE_URL=copy_url)
+        cli("round", "start", "--llm", "none", "--size", 15, "--seed", 4, expect=1)
+        [(_, _, reference)] = _rounds(copy_url)
+    env = {**os.environ, "PAIRLOOP_DATABASE_URL": db_url, "PAIRLOOP_DATA_DIR": str(tmp_path / "data"),
+           "PAIRLOOP_RAY_ADDRESS": ray_cluster.address, "PAIRLOOP_RAY_BLOCK_PAIRS": "1000"}
+    command = [str(Path(sys.executable).parent / "pairloop"), "round", "start", "--llm", "none", "--size", "15",
+               "--seed", "4"]
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while (not worker_pids("_BlockScorer", ray_cluster.address) and driver.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    assert driver.poll() is None, "round start ended before its scoring actors were seen"
+    driver.send_signal(signal.SIGKILL)
+    driver.communicate()
+    killed = _rounds(db_url)
+    assert all(len(pairs) == 15 for _, _, pairs in killed) and len(killed) <= 1  # nothing half-written
+    _use(monkeypatch, PAIRLOOP_RAY_ADDRESS=ray_cluster.address, PAIRLOOP_DATABASE_URL=db_url)
+    cli("round", "start", "--llm", "none", "--size", 15, "--seed", 4, expect=1)  # selects, or resumes
+    [(_, metrics, pairs)] = _rounds(db_url)
+    assert pairs == reference and metrics["scored_on"] == f"ray:{ray_cluster.address}"
 
 
 @pytest.mark.ray

@@ -23,17 +23,21 @@ class RayTestCluster:
     nodes: int
 
 
-def worker_pids(name_part: str) -> list[int]:
-    """Ray worker processes whose title names ``name_part`` (``ray::ScoreBlock``, an actor class)."""
+def worker_pids(name_part: str, address: str) -> list[int]:
+    """Ray worker processes of the cluster at ``address`` whose title names ``name_part``
+    (``ray::...ScoreBlock``, an actor class): other Ray clusters may run on this machine."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            parent = next(line.split()[1] for line in (entry / "status").read_text().splitlines()
+                          if line.startswith("PPid:"))
+            raylet = Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, StopIteration):
             continue
-        if title.startswith("ray::") and name_part in title:
+        if title.startswith("ray::") and name_part in title and f"--gcs-address={address}" in raylet:
             pids.append(int(entry.name))
     return pids
 

@@ -130,12 +130,12 @@ def test_a_sigkilled_actor_costs_time_not_results(ray_driver, reference, model_c
 
     def kill_after_first_block(n: int) -> None:
         if n and not killed:  # the first block is stored: each actor still holds queued blocks
-            killed.append(worker_pids(ACTOR)[0])
+            killed.append(worker_pids(ACTOR, ray_driver.address)[0])
             os.kill(killed[0], signal.SIGKILL)
 
     labeller = RayLabeller(local_spec(model_cache), actors=2)
     propose_cached(engine, labeller, ids, kill_after_first_block, chunk=1)
-    assert len(killed) == 1 and killed[0] not in worker_pids(ACTOR)
+    assert len(killed) == 1 and killed[0] not in worker_pids(ACTOR, ray_driver.address)
     assert_same(stored(engine, labeller.model_name, labeller.prompt_version), reference, abs_prob=1e-4)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(LlmProposal)).scalar_one() == PAIRS
