@@ -437,18 +437,47 @@ class ArrayBlocks(_Blocked):
 
 @dataclass(frozen=True)
 class ShardBlocks(_Blocked):
-    """A pool folder read by block number: block ``i`` is positions ``i·block_pairs`` onwards,
-    read from the shard(s) that hold them (a worker reads its own block; nothing lists files)."""
+    """A pool folder read by block number: block ``i`` is positions ``i·block_pairs`` onwards, read
+    from the row groups that hold them (a worker reads its own block; nothing lists files). The
+    row-group layout is read once, where the object is made, so a block costs no footer reads and
+    memory is bounded by the block and one row group, not by the shard."""
 
     shards: PoolShards
+    _groups: list[tuple[int, int, int, int]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        groups, start = [], 0  # (first position, rows, shard, row group), in position order
+        for shard, path in enumerate(self.shards.shard_paths):
+            metadata = _parquet(path, lambda p: pq.ParquetFile(p).metadata, pa)
+            for group in range(metadata.num_row_groups):
+                rows = metadata.row_group(group).num_rows
+                groups.append((start, rows, shard, group))
+                start += rows
+        object.__setattr__(self, "_groups", groups)
 
     @property
     def pairs(self) -> int:
         return self.shards.pairs
 
     def block(self, i: int, block_pairs: int) -> PairBlock:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         start = i * block_pairs
-        block = pairs_at(self.shards, np.arange(start, min(start + block_pairs, self.pairs), dtype=np.int64))
+        stop = min(start + block_pairs, self.pairs)
+        parts = []
+        for first, rows, shard, group in self._groups:
+            if first + rows <= start or first >= stop:
+                continue
+            path = self.shards.shard_paths[shard]
+            table = _parquet(path, lambda p, g=group: pq.ParquetFile(p).read_row_group(g, columns=list(PAIR_COLUMNS)),
+                             pa)
+            parts.append(table.slice(max(start - first, 0), min(stop, first + rows) - max(start, first)))
+        batch = pa.concat_tables(parts).combine_chunks().to_batches()
+        block = _block_of(batch[0], self.shards.root) if batch else PairBlock(*(np.empty(0, dtype=np.int64),) * 3)
         try:
             _check_block(block, start, len(self.shards.items))
         except ValueError as exc:
@@ -461,11 +490,6 @@ def block_source(source: PoolSource) -> BlockSource:
     if isinstance(source, PoolShards):
         return ShardBlocks(source)
     return ArrayBlocks(*source) if isinstance(source, tuple) else source
-
-
-def source_pairs(source: PoolSource) -> int:
-    """How many pairs a pool source holds."""
-    return block_source(source).pairs
 
 
 def source_blocks(source: PoolSource, block_pairs: int) -> Iterator[PairBlock]:

@@ -81,7 +81,7 @@ def prepare(workdir: Path, n_pairs: int, domain_gate: bool = False) -> dict:
     if domain_gate and model.committee.domain_ is None:
         raise RuntimeError("the committee learned no domain gate")
     joblib.dump(model, workdir / "model.joblib")
-    np.savez(workdir / "pairs.npz", ia=ia, ib=ib)
+    np.savez(workdir / "pairs.npz", ia=ia, ib=ib, train=train)  # train: the labelled pairs
     return {"pairs": len(ia), "items": len(items), "train_pairs": len(train)}
 
 

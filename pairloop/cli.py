@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         graph,
         imports,
         init,
+        labels,
         llm,
         pool,
         recall,
@@ -70,6 +71,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "PAIRLOOP_MAJORITY_RULE) and save a version."),
     "evaluate": ("evaluate", "evaluate", "Score a labelled test file with a trained model; write metrics.json and "
                  "confusion.png."),
+    "labels": ("labels", "app", "Find verified labels that are likely wrong (confident learning); measure how well."),
     "simulate": ("simulate", "simulate", "Simulate acquisition rounds on labelled files and plot macro-F1 against "
                  "labels acquired."),
     "pool": ("pool", "app", "Build, export and score candidate pools (in the store or as Parquet shards), or split "

@@ -12,23 +12,24 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from pairloop.settings import Settings
-from store.errors import BadInput, ServiceUnavailable
+from store.errors import BadInput, ServiceUnavailable, first_line
 
 LOCAL = "local"
 
 
 @dataclass(frozen=True)
 class RayCluster:
-    """What the driver joined: the address, its nodes and CPUs, and whether it started it."""
+    """What the driver joined, and whether this call joined it (then its owner leaves it:
+    :func:`disconnect`); a process already joined (a test, an embedding program) keeps its link."""
 
     address: str
-    nodes: int
-    cpus: int
-    started_here: bool
+    joined_here: bool
 
 
 def check_store(settings: Settings) -> None:
@@ -52,21 +53,25 @@ def connect(settings: Settings) -> RayCluster:
         import ray
     except ImportError:
         raise BadInput("PAIRLOOP_RAY_ADDRESS is set but Ray is not installed: pip install 'pairloop[ray]'") from None
+    if ray.is_initialized():
+        return RayCluster(address=address, joined_here=False)
     started_here = address == LOCAL
-    if not ray.is_initialized():
-        if not started_here and address != "auto":
-            _probe(address, settings.ray_connect_timeout_s)
-        # Ray's own logs and Ray Data's progress bars would interleave with pairloop's bars.
-        os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-        try:
-            ray.init(address="local" if started_here else address, include_dashboard=False,
-                     logging_level=logging.WARNING, log_to_driver=False, configure_logging=True)
-        except (ConnectionError, TimeoutError, RuntimeError) as exc:
-            raise ServiceUnavailable(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
-        _quiet_ray_data()
-    resources = ray.cluster_resources()
-    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-    return RayCluster(address=address, nodes=nodes, cpus=int(resources.get("CPU", 0)), started_here=started_here)
+    if not started_here and address != "auto":
+        _probe(address, settings.ray_connect_timeout_s)
+    # Ray's own logs and Ray Data's progress bars would interleave with pairloop's bars.
+    os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # the C++ core's retries, line after line
+    options = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
+               "configure_logging": True}
+    try:
+        if started_here:
+            ray.init(address="local", **options)
+        else:
+            _init_within(ray, address, settings.ray_connect_timeout_s, options)
+    except (ConnectionError, TimeoutError, RuntimeError) as exc:
+        raise ServiceUnavailable(f"cannot join the Ray cluster at {address}: {first_line(exc)}") from None
+    _quiet_ray_data()
+    return RayCluster(address=address, joined_here=True)
 
 
 def disconnect() -> None:
@@ -76,6 +81,28 @@ def disconnect() -> None:
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+
+
+def _init_within(ray: Any, address: str, timeout_s: float, options: dict[str, Any]) -> None:
+    """``ray.init`` with a deadline: a port that accepts connections but is no Ray head (a wrong
+    port, a wedged head) makes Ray retry for ever, so the join runs in a thread the driver stops
+    waiting for."""
+    outcome: list[BaseException | None] = []
+
+    def join() -> None:
+        try:
+            ray.init(address=address, **options)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=join, name="ray-join", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not outcome:
+        raise TimeoutError(f"no answer within {timeout_s:g} s (PAIRLOOP_RAY_CONNECT_TIMEOUT_S): is it a Ray head?")
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 def _probe(address: str, timeout_s: float) -> None:
@@ -102,8 +129,3 @@ def _quiet_ray_data() -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

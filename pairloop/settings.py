@@ -116,7 +116,8 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL of the OpenAI-compatible endpoint, e.g. `http://127.0.0.1:8080/v1`; several, "
         "comma-separated, spread the requests over a fleet (in one process: each batch dealt round-robin over "
-        "them, every endpoint with `llm_concurrency` in flight; on Ray: actor i talks to endpoint i mod n).",
+        "them, every endpoint with `llm_concurrency` in flight; on Ray: actor i of k talks to endpoint i mod n, "
+        "or to every k-th one from the i-th when the endpoints outnumber the actors).",
     )
     llm_api_key: str | None = Field(default=None, description="API key of the OpenAI-compatible endpoint.")
     llm_prompt_version: str | None = Field(

@@ -8,6 +8,7 @@ once (``pairloop/cli.py``), the API to ``http_status`` once (``pairloop/api/main
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -75,3 +76,10 @@ class StoreUnavailable(ServiceUnavailable):
 
 class SchemaOutdated(ServiceUnavailable):
     """The database exists but is behind the code's migrations (`pairloop init` upgrades it)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first line of text (terminal colours removed), or its type's name: what a
+    third-party error contributes to one of ours."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -5,6 +5,7 @@ the pairs without a stored proposal). Their texts go into the object store as Ar
 one block per batch; each actor builds its labeller once from a picklable spec (the keyword
 arguments of :func:`make_labeller`): the local model loads once per actor and runs one torch
 thread per CPU the actor holds, and with several endpoints actor i talks to endpoint i mod n
+(or, when the endpoints outnumber the actors, to every actors-th one: :func:`actor_endpoints`)
 with ``concurrency`` requests in flight. A block's proposals come back as rows (the
 ``llm_proposals`` row as JSON) and the driver stores each block as it arrives.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ from annotator.llm.base import Labeller, PairText, Proposal
 from annotator.llm.cache import proposal_row, row_proposal
 from annotator.llm.errors import LlmUnavailable
 from annotator.llm.factory import endpoints, labeller_identity, make_labeller
-from store.errors import PairloopError
+from store.errors import PairloopError, first_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -80,7 +80,7 @@ class RayLabeller:
         answered = ray.data.from_arrow_refs(refs).map_batches(
             LabelActor, batch_size=None, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=self.actors),
             num_cpus=_actor_cpus(self.actors) if local else 1,
-            fn_constructor_kwargs={"spec": self.spec, "dealer": dealer},
+            fn_constructor_kwargs={"spec": self.spec, "dealer": dealer, "actors": self.actors},
         )
         try:
             for block in answered.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -89,7 +89,7 @@ class RayLabeller:
                     raise pickle.loads(failure)
                 yield [row_proposal(json.loads(text)) for text in block.column("row").to_pylist()]
         except ray.exceptions.RayError as exc:
-            raise LlmUnavailable(f"the LLM job on Ray failed: {_first_line(exc)}") from None
+            raise LlmUnavailable(f"the LLM job on Ray failed: {first_line(exc)}") from None
 
 
 class EndpointDealer:
@@ -106,13 +106,12 @@ class EndpointDealer:
 class LabelActor:
     """One actor of the pool: its labeller is built once and labels block after block."""
 
-    def __init__(self, spec: Mapping[str, Any], dealer: Any | None):
+    def __init__(self, spec: Mapping[str, Any], dealer: Any | None, actors: int):
         import ray
 
         spec = dict(spec)
         if dealer is not None:
-            urls = endpoints(spec["base_url"])
-            spec["base_url"] = urls[ray.get(dealer.deal.remote()) % len(urls)]
+            spec["base_url"] = actor_endpoints(endpoints(spec["base_url"]), ray.get(dealer.deal.remote()), actors)
         if spec.get("backend", "local") == "local":
             import torch
 
@@ -135,6 +134,14 @@ class LabelActor:
         return pa.table({"row": rows, "failure": [None] * len(rows)}, schema=answer_schema())
 
 
+def actor_endpoints(urls: Sequence[str], index: int, actors: int) -> list[str]:
+    """The endpoints actor ``index`` of ``actors`` talks to: one, round-robin, when the actors
+    outnumber the endpoints; else every ``actors``-th, so that no endpoint is left idle."""
+    if actors >= len(urls):
+        return [urls[index % len(urls)]]
+    return list(urls[index % actors :: actors])
+
+
 def _actor_cpus(actors: int) -> int:
     """CPUs per local-model actor: the cluster's share per actor, at most what the smallest node has."""
     import ray
@@ -142,8 +149,3 @@ def _actor_cpus(actors: int) -> int:
     cpus = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node.get("Alive")]
     smallest = min((c for c in cpus if c >= 1), default=1.0)
     return max(1, int(min(sum(cpus) // actors, smallest)))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

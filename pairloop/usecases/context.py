@@ -35,6 +35,10 @@ class Context:
         if self.engine_given is not None:
             return self.engine_given
         if self._engine is None:
+            if self.settings.ray_address:  # a SQLite file with a remote cluster: refused before any work
+                from pairloop.cluster import check_store
+
+                check_store(self.settings)
             self._engine = open_store(self.settings)
         return self._engine
 
@@ -92,9 +96,10 @@ class Context:
 
     def close(self) -> None:
         if self._cluster is not None:
-            from pairloop import cluster
+            if self._cluster.joined_here:  # a Context that found Ray joined leaves it to its owner
+                from pairloop import cluster
 
-            cluster.disconnect()
+                cluster.disconnect()
             self._cluster = None
         if self._engine is not None:
             self._engine.dispose()

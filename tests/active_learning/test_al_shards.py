@@ -17,6 +17,7 @@ from active_learning.scoring import top_by_margin
 from active_learning.shards import (
     LazyPool,
     PairBlock,
+    ShardBlocks,
     iter_blocks,
     open_shards,
     pairs_at,
@@ -138,6 +139,21 @@ def test_shards_round_trip_items_pairs_and_pair_ids(tmp_path):
     assert picked.position.tolist() == [77, 0, 21, 40] and picked.pair_id.tolist() == [777, 7, 217, 407]
     whole = lazy.block(0, 100)
     assert picked.a.tolist() == whole.a[[77, 0, 21, 40]].tolist()
+
+
+@pytest.mark.parametrize("block_pairs", [1, 7, 100, 250, 333, 5000])
+def test_blocks_read_by_number_equal_the_streamed_pool(tmp_path, block_pairs):
+    """What a Ray worker reads (ShardBlocks: only the row groups of its block) is the pool."""
+    items = [CatalogueItem(str(n), f"t{n}", f"c{n % 3}") for n in range(60)]
+    shards = open_shards(write_shards(tmp_path / "pool", items, source_blocks(LazyPool(items, "all"), 97),
+                                      rows_per_shard=250).root)
+    by_number = ShardBlocks(shards)
+    blocks = [by_number.block(i, block_pairs) for i in range(by_number.n_blocks(block_pairs))]
+    streamed = list(iter_blocks(shards, 10**6))
+    for column in ("position", "a", "b"):
+        assert np.array_equal(np.concatenate([getattr(b, column) for b in blocks]),
+                              np.concatenate([getattr(b, column) for b in streamed]))
+    assert [len(b) for b in blocks] == [min(block_pairs, shards.pairs - i * block_pairs) for i in range(len(blocks))]
 
 
 def test_a_pool_without_pair_ids_reads_none(tmp_path):

@@ -13,8 +13,10 @@ import csv
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -167,12 +169,37 @@ def test_a_cluster_nobody_runs_is_one_error_line_within_the_timeout(cli, monkeyp
     assert len(lines) == 1 and f"cannot reach the Ray cluster at {address}" in lines[0], result.stderr
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("empty_db_url", ["postgresql"], indirect=True)
+def test_a_port_that_answers_no_ray_is_one_error_line_within_the_timeout(db_url, tmp_path):
+    """A wrong port or a wedged head accepts the connection and never answers: Ray would retry for
+    ever. In a process of its own: the join it gives up on is left behind in that process."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.extend(iter(lambda: listener.accept()[0], None)), daemon=True).start()
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+    env = {**os.environ, "PAIRLOOP_DATABASE_URL": db_url, "PAIRLOOP_DATA_DIR": str(tmp_path / "data"),
+           "PAIRLOOP_RAY_ADDRESS": address, "PAIRLOOP_RAY_CONNECT_TIMEOUT_S": "3"}
+    started = time.monotonic()
+    result = subprocess.run([str(Path(sys.executable).parent / "pairloop"), "round", "start", "--llm", "none"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - started < 3 + 20  # the timeout, plus starting pairloop and Ray on a busy machine
+    assert result.returncode == 1 and accepted, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"cannot join the Ray cluster at {address}: no answer within 3 s" in lines[0], lines
+    listener.close()
+
+
 @pytest.mark.ray
-def test_local_ray_with_sqlite_works(sqlite_cli, sample, tmp_path, monkeypatch):
-    """``local`` starts a Ray instance for the command (beside the session's cluster) and scores there."""
+def test_local_ray_with_sqlite_works(sqlite_cli, sample, tmp_path):
+    """``local`` starts a Ray instance for the command (beside the session's cluster) and scores there.
+    In a process of its own, as a user runs it: the instance starts and stops with the command."""
     _stock(sqlite_cli, sample, tmp_path)
-    _use(monkeypatch, PAIRLOOP_RAY_ADDRESS="local", PAIRLOOP_RAY_BLOCK_PAIRS="10000")
-    result = sqlite_cli("round", "start", "--llm", "none", "--size", 5, expect=1)
-    assert NO_STUDIO in result.stderr
-    [(_, metrics, pairs)] = _rounds(get_settings().db_url)
+    settings = get_settings()
+    env = {**os.environ, "PAIRLOOP_DATABASE_URL": settings.db_url, "PAIRLOOP_DATA_DIR": str(settings.data_path),
+           "PAIRLOOP_RAY_ADDRESS": "local", "PAIRLOOP_RAY_BLOCK_PAIRS": "10000"}
+    result = subprocess.run([str(Path(sys.executable).parent / "pairloop"), "round", "start", "--llm", "none",
+                             "--size", "5"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and NO_STUDIO in result.stderr, result.stderr
+    [(_, metrics, pairs)] = _rounds(settings.db_url)
     assert metrics["scored_on"] == "ray:local" and len(pairs) == 5

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Libraries that take from a tenth of a second to seconds to import; none of them is needed to
 # parse a command line, print help, or read the store's counts.
 HEAVY = ("torch", "transformers", "sentence_transformers", "sklearn", "scipy", "numba", "modAL", "torch_geometric",
-         "label_studio_sdk", "matplotlib", "pyarrow", "networkx", "pandas", "sudachipy", "fastapi", "uvicorn")
+         "label_studio_sdk", "matplotlib", "pyarrow", "networkx", "pandas", "sudachipy", "fastapi", "uvicorn", "ray",
+         "cleanlab")
 REPORT = "\nmodules loaded: "
 SHARED = {"pairloop.commands.options"}  # the options several command modules share
 

@@ -22,7 +22,7 @@ from support.ray_cluster import worker_pids
 import migrations
 from annotator.llm.base import PairText, Proposal
 from annotator.llm.cache import cached, propose_cached
-from annotator.llm.distributed import RayLabeller
+from annotator.llm.distributed import RayLabeller, actor_endpoints
 from annotator.llm.errors import LlmUnavailable
 from annotator.llm.factory import make_labeller
 from annotator.llm.openai_api import EndpointFleet
@@ -184,6 +184,15 @@ def test_an_error_in_an_actor_is_raised_by_the_driver_as_itself(ray_driver, data
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(LlmProposal)).scalar_one() == 0
     engine.dispose()
+
+
+@pytest.mark.parametrize(("urls", "actors", "shares"), [
+    (["u0", "u1"], 4, [["u0"], ["u1"], ["u0"], ["u1"]]),
+    (["u0", "u1", "u2"], 2, [["u0", "u2"], ["u1"]]),
+    (["u0", "u1", "u2", "u3", "u4"], 2, [["u0", "u2", "u4"], ["u1", "u3"]]),
+])
+def test_every_endpoint_has_an_actor_whether_actors_or_endpoints_are_more(urls, actors, shares):
+    assert [actor_endpoints(urls, i, actors) for i in range(actors)] == shares
 
 
 def test_a_fleet_deals_each_batch_over_its_endpoints_under_one_model_name(faulty_endpoint):

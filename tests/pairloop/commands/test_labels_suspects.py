@@ -1,0 +1,99 @@
+"""``pairloop labels suspects``: verified labels flipped on purpose in the store are flagged, and
+flagging changes nothing in the store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from classifier.label_errors import detection, inject_noise
+from pairloop.sample.catalogue import write_sample
+from store.db import make_engine
+from store.models import Item, Pair
+
+
+def write_noisy_labels(tmp_path, pairs: int = 300, share: float = 0.1) -> tuple:
+    """``pairs`` of the sample catalogue's truth as labels of two agreeing annotators, ``share`` of
+    them flipped (both answers): the file, and each pair's (given, true) label by its item ids."""
+    sample = write_sample(tmp_path / "sample")
+    with sample.truth.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    rows = [rows[i] for i in np.sort(np.random.default_rng(0).choice(len(rows), pairs, replace=False))]
+    noisy, _flipped = inject_noise(np.array([r["relation"] for r in rows], dtype=object), share, seed=0)
+    path = tmp_path / "labels.csv"
+    labels = {}
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row, given in zip(rows, noisy, strict=True):
+            labels[frozenset((row["item_a"], row["item_b"]))] = (given, row["relation"])
+            fine = row["fine_code"] if given == row["relation"] else ""
+            for actor in ("annotator-1", "annotator-2"):
+                writer.writerow({**row, "relation": given, "fine_code": fine, "actor": actor})
+    return path, labels
+
+
+def pair_items(db_url: str) -> dict[int, frozenset]:
+    """Each stored pair's two items (their external ids) by pair id."""
+    a, b = aliased(Item), aliased(Item)
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(Pair.id, a.external_id, b.external_id)
+                                .join(a, Pair.item_a_id == a.id).join(b, Pair.item_b_id == b.id))
+            return {pid: frozenset((x, y)) for pid, x, y in rows}
+    finally:
+        engine.dispose()
+
+
+def test_suspects_flags_the_flipped_verified_labels_and_changes_nothing(cli, db_url, tmp_path):
+    path, labels = write_noisy_labels(tmp_path)
+    cli("import", "labels", path)
+    before = cli("stats", "--json").stdout
+    result = json.loads(cli("labels", "suspects", "--folds", "4", "--json").stdout)
+    assert cli("stats", "--json").stdout == before  # no label added, no verified label changed
+
+    assert result["verified"] == 300 and result["folds"] == 4 and result["ranked_by"] == "self_confidence"
+    assert result["flagged"] == len(result["suspects"]) > 0
+    items = pair_items(db_url)
+    wrong = [pid for pid, ends in items.items() if labels[ends][0] != labels[ends][1]]
+    found = detection([s["pair_id"] for s in result["suspects"]], wrong)
+    assert found.wrong == 30 and found.precision >= 0.7 and found.recall >= 0.7, found
+    for suspect in result["suspects"]:
+        given, true = labels[items[suspect["pair_id"]]]
+        assert suspect["given"] == given and 0.0 <= suspect["quality"] <= 1.0
+    assert [s["quality"] for s in result["suspects"]] == sorted(s["quality"] for s in result["suspects"])
+
+    table = cli("labels", "suspects", "--folds", "4", "--limit", "3").stdout
+    assert f"{result['flagged']} of 300 verified labels flagged" in " ".join(table.split())
+
+
+def test_suspects_needs_enough_labels_per_fold(cli, tmp_path):
+    assert "no labelled pairs" in cli("labels", "suspects", expect=2).stderr
+    path, _labels = write_noisy_labels(tmp_path, pairs=12, share=0.0)
+    cli("import", "labels", path)
+    message = " ".join(cli("labels", "suspects", "--folds", "10", expect=2).stderr.split())
+    assert "10 folds need at least 10 labels per relation" in message
+
+
+def test_noise_experiment_command_writes_its_results(sqlite_cli, tmp_path):
+    """The command on a labelled file (no store involved): one run per share, seed and ranking."""
+    sample = write_sample(tmp_path / "sample")
+    part = tmp_path / "truth-head.csv"
+    part.write_text("".join(sample.truth.read_text(encoding="utf-8").splitlines(keepends=True)[:601]),
+                    encoding="utf-8")
+    out = tmp_path / "out"
+    result = json.loads(sqlite_cli("labels", "noise-experiment", "--input", part, "--shares", "0.1,0.2",
+                                   "--seeds", "3", "--folds", "3", "--out", out, "--json").stdout)
+    assert result["labelled"] == 600 and result["json"] == str(out / "results.json")
+    assert [(r["share"], r["seed"], r["ranked_by"]) for r in result["runs"]] == [
+        (share, 3, ranking) for share in (0.1, 0.2) for ranking in ("self_confidence", "normalized_margin")]
+    assert json.loads((out / "results.json").read_text(encoding="utf-8")) == result
+    assert all(r["wrong"] == round(r["share"] * 600) and r["recall"] >= 0.7 for r in result["runs"])
+    message = " ".join(sqlite_cli("labels", "noise-experiment", "--input", part, "--shares", "ten",
+                                  "--out", out, expect=2).stderr.split())
+    assert "--shares takes comma-separated numbers, got 'ten'" in message
