@@ -13,9 +13,10 @@ from collections.abc import Iterable, Sequence
 from functools import partial
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from classifier.data import PairSet, read_pair_file, row_pair_key, store_pairs
 from store.errors import BadInput
@@ -59,14 +60,19 @@ def without_keys(pool: PairSet, keys: Iterable) -> PairSet:
     return pool.subset([i for i, key in enumerate(pool.keys) if key not in excluded])
 
 
-def store_pool(conn: Connection, rule: MajorityRule, min_agreeing: int = DEFAULT_MIN_AGREEING) -> PairSet:
-    """The store's candidates: pairs with no verified label that no open round holds (keys: pair ids)."""
-    verified, _ = verified_labels(conn, rule, min_agreeing=min_agreeing)
+def unheld_pairs(*columns: Any) -> Select:
+    """``columns`` of the stored pairs no open round holds, by pair id: the open pool before the
+    verified labels are taken out (they are derived in Python, not in SQL)."""
     held = select(RoundPair.pair_id).join(Round, Round.id == RoundPair.round_id).where(
         Round.state.in_(OPEN_ROUND_STATES)
     )
-    stmt = select(Pair.id).where(Pair.id.not_in(held)).order_by(Pair.id)
-    pair_ids = [pid for pid in conn.execute(stmt).scalars() if pid not in verified]
+    return select(*columns).where(Pair.id.not_in(held)).order_by(Pair.id)
+
+
+def store_pool(conn: Connection, rule: MajorityRule, min_agreeing: int = DEFAULT_MIN_AGREEING) -> PairSet:
+    """The store's candidates: pairs with no verified label that no open round holds (keys: pair ids)."""
+    verified, _ = verified_labels(conn, rule, min_agreeing=min_agreeing)
+    pair_ids = [pid for pid in conn.execute(unheld_pairs(Pair.id)).scalars() if pid not in verified]
     return store_pairs(conn, pair_ids)
 
 

@@ -18,8 +18,7 @@ from store import repository
 from store.errors import BadInput
 from store.files import atomic_open
 from store.formats.records import CatalogueItem
-from store.models import Item, Pair, Round, RoundPair
-from store.states import OPEN_ROUND_STATES
+from store.models import Item, Pair
 from store.verified import MajorityRule
 
 if TYPE_CHECKING:
@@ -145,9 +144,9 @@ def export_pool(ctx: Context, out: Path, rule: MajorityRule | None = None, min_a
 def _open_pairs(conn: Connection, verified: set[int],
                 last: int | None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(pair ids, item a ids, item b ids) of the open pool, by pair id, a chunk at a time (up to ``last``)."""
-    held = select(RoundPair.pair_id).join(Round, Round.id == RoundPair.round_id).where(
-        Round.state.in_(OPEN_ROUND_STATES))
-    stmt = select(Pair.id, Pair.item_a_id, Pair.item_b_id).where(Pair.id.not_in(held)).order_by(Pair.id)
+    from active_learning.pools import unheld_pairs
+
+    stmt = unheld_pairs(Pair.id, Pair.item_a_id, Pair.item_b_id)
     if last is not None:
         stmt = stmt.where(Pair.id <= last)
     for rows in conn.execute(stmt.execution_options(yield_per=EXPORT_CHUNK)).partitions():
