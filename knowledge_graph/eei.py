@@ -103,6 +103,7 @@ class EeiModel:
     def __post_init__(self) -> None:
         self._entity_index = {e: i for i, e in enumerate(self.entities)}
         self._entity_tensor = torch.from_numpy(np.asarray(self.entity_matrix, dtype=np.float32))
+        self._item_part: torch.Tensor | None = None  # the first layer's item part, per item (see _score_split)
 
     def with_items(self, item_vectors: Mapping[str, np.ndarray]) -> EeiModel:
         """The same model scoring a catalogue whose item text embeddings are ``item_vectors``."""
@@ -118,12 +119,40 @@ class EeiModel:
     def score(self, query: str, triples: Sequence[tuple[str, str, str]]) -> np.ndarray:
         """P(taken) for (trigger entity, candidate entity, candidate item) shown next to ``query``."""
         self.net.eval()
+        if not self.net.context:
+            return self._score_split(triples)
         out = []
         with torch.no_grad():
             for start in range(0, len(triples), 8192):
                 rows = [(*t, query) for t in triples[start : start + 8192]]
                 out.append(torch.sigmoid(self.net(*self._tensors(rows))).numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def _score_split(self, triples: Sequence[tuple[str, str, str]]) -> np.ndarray:
+        """:meth:`score` without the trigger's text, with the first layer split by its inputs.
+
+        The first layer is linear in ``[e, e', e*e', item]``, so its item part is computed once
+        per item (and kept) and its entity part once per entity pair: a route offers a few
+        dozen entity pairs and thousands of items, and each triple then costs only the layers
+        after the first. Equal to the whole net up to float rounding.
+        """
+        if not triples:
+            return np.zeros(0, dtype=np.float32)
+        first = self.net.mlp[0]
+        d = self._entity_tensor.shape[1]
+        if self._item_part is None:
+            self._item_rows = {key: i for i, key in enumerate(self.item_vectors)}
+            with torch.no_grad():
+                items = torch.from_numpy(np.stack(list(self.item_vectors.values())).astype(np.float32))
+                self._item_part = items @ first.weight[:, 3 * d :].T
+        pairs = {pair: i for i, pair in enumerate(dict.fromkeys((t, o) for t, o, _c in triples))}
+        with torch.no_grad():
+            et = self._entity_tensor[[self._entity_index[t] for t, _o in pairs]]
+            ec = self._entity_tensor[[self._entity_index[o] for _t, o in pairs]]
+            entity_part = torch.cat([et, ec, et * ec], dim=1) @ first.weight[:, : 3 * d].T + first.bias
+            hidden = torch.relu(entity_part[[pairs[t, o] for t, o, _c in triples]]
+                                + self._item_part[[self._item_rows[c] for _t, _o, c in triples]])
+            return torch.sigmoid(self.net.mlp[3:](hidden).squeeze(1)).numpy()
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,9 @@ LLM-KERec's entity dictionary, built from the catalogue itself:
   or kanji) takes :mod:`knowledge_graph.japanese` instead, with a dictionary of its own built
   from the Japanese titles (油性ボールペン → ボールペン); Latin titles never see it.
 
+An entity that names a unit ("oz", "fl oz", "count") is an extraction error: a quantity read as
+the product. :func:`unit_entities` lists any such, so a report can show there are none.
+
 Items the dictionary cannot place can be tagged by :mod:`knowledge_graph.tagger`.
 """
 
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 
 from knowledge_graph.japanese import JapaneseTerms, build_terms, is_japanese
 from knowledge_graph.records import CatalogueItem
-from knowledge_graph.text import head_candidates, normalise_term
+from knowledge_graph.text import head_candidates, is_unit, normalise_term
 
 CATEGORY = "category"
 TITLE = "title"
@@ -142,6 +145,12 @@ class Extraction:
                 for e, m in sorted(members.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:10]
             ],
         }
+
+
+def unit_entities(extraction: Extraction) -> dict[str, int]:
+    """Entities that name a unit or an amount, not a kind of product, with their numbers of items."""
+    return {entity: len(keys) for entity, keys in sorted(extraction.members().items())
+            if is_unit(entity.split(" (", 1)[0])}
 
 
 def coverage_by_script(items: Iterable[CatalogueItem], extraction: Extraction) -> dict[str, dict[str, float]]:

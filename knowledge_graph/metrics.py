@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 
 def recall_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
@@ -16,20 +16,14 @@ def ndcg_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
     return dcg / ideal
 
 
-def evaluate(
-    recommend: Callable[[str, int], Sequence[str]],
-    queries: Mapping[str, set[str]],
-    k: int = 10,
-) -> dict[str, float]:
-    """Mean recall@k and NDCG@k of ``recommend(item, k)`` over ``{item: relevant items}``."""
-    recalls, ndcgs = [], []
-    for item, relevant in queries.items():
-        ranked = recommend(item, k)
-        recalls.append(recall_at(ranked, relevant, k))
-        ndcgs.append(ndcg_at(ranked, relevant, k))
-    n = len(recalls)
-    return {
-        f"recall@{k}": round(sum(recalls) / n, 4) if n else 0.0,
-        f"ndcg@{k}": round(sum(ndcgs) / n, 4) if n else 0.0,
-        "queries": n,
-    }
+def score_rankings(rankings: Mapping[str, Sequence[str]], queries: Mapping[str, set[str]],
+                   ks: Sequence[int]) -> dict[str, float]:
+    """Mean recall@k and NDCG@k for each k, of rankings made once per trigger, over ``queries``."""
+    n = len(queries)
+    figures: dict[str, float] = {}
+    for k in ks:
+        for name, metric in (("recall", recall_at), ("ndcg", ndcg_at)):
+            total = sum(metric(rankings[t], relevant, k) for t, relevant in queries.items())
+            figures[f"{name}@{k}"] = round(total / n, 4) if n else 0.0
+    figures["queries"] = n
+    return figures

@@ -80,8 +80,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "graph": ("graph", "app", "Entities, the complementary entity graph, its snapshots and recall."),
     "gnn": ("gnn", "app", "The dual-view entity GNN (LLM-KERec), trained by InfoNCE between its views."),
     "eei": ("eei", "app", "The E-E-I weight model: P(item taken | trigger entity, complementary entity, item)."),
-    "evaluate-recall": ("recall", "evaluate_recall", "Recall@k and NDCG@k of held-out bundle partners: "
-                        "co-occurrence, graph, graph + E-E-I, in one run."),
+    "evaluate-recall": ("recall", "evaluate_recall", "Recall@k and NDCG@k of held-out partners: every method on "
+                        "every slice (all, complementary, same-kind, cold), in one run."),
 }
 
 

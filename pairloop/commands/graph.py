@@ -181,15 +181,22 @@ def recommend(
     item: str = typer.Argument(..., help="Item: SOURCE:EXTERNAL_ID, or an external id unique in the catalogue."),
     k: int = typer.Option(10, "--k", min=1, help="How many items."),
     snapshot_ref: str | None = SnapshotOpt,
+    route: str | None = typer.Option(
+        None, "--route", help="graph+eei (the default when the snapshot has an E-E-I model), graph (edge "
+                              "weights; the default otherwise) or title-similarity (nearest titles, no graph)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Complementary items: the item's entities → complementary entities → their items, by E-E-I score.
+    """Complementary items: the item's entities → complementary entities → their items, by E-E-I score
+    (or by the route --route names).
+
+    The table's title and `ranked_by` in --json name the route that ranked the items. Measured
+    per route and slice: docs/results/recall/README.md.
 
     No items is an answer (exit 0) with its reason: no entity, no complementary edge, or no other
     item of the complementary entities. An item the snapshot does not know exits 2.
     """
     with Context(get_settings(), RICH_PROGRESS) as ctx:
-        result = recommend_items(ctx, item, k, snapshot_ref)
+        result = recommend_items(ctx, item, k, snapshot_ref, route)
     if as_json:
         emit_json(result)
         return

@@ -28,6 +28,7 @@ class RecommendedItem(BaseModel):
 
 
 EmptyReason = Literal["no_entity", "no_complementary_edge", "no_candidate_items"]
+ROUTES = ("graph+eei", "graph", "title-similarity")
 
 
 class Recommendation(BaseModel):
@@ -37,7 +38,8 @@ class Recommendation(BaseModel):
     title: str | None
     entities: list[str] = Field(description="The trigger item's entities.")
     snapshot: str = Field(description="The snapshot's version.")
-    ranked_by: str = Field(description="eei (the snapshot's E-E-I model) or graph (edge weights).")
+    ranked_by: str = Field(description="The route that ranked the items: graph+eei (the snapshot's E-E-I model), "
+                           "graph (edge weights) or title-similarity (MiniLM title cosine, no graph).")
     items: list[RecommendedItem]
     reason: EmptyReason | None = Field(
         None, description="Only when items is empty: no_entity (the item has no entity), no_complementary_edge "
@@ -46,12 +48,15 @@ class Recommendation(BaseModel):
     explanation: str | None = Field(None, description="The reason in a sentence, with what to do about it.")
 
 
-def recommend(ctx: Context, item: str, k: int = 10, snapshot: str | None = None) -> Recommendation:
-    """The item's entities → complementary entities → their items, ranked by the snapshot's
-    E-E-I model when it has one (else by edge weight). ``item`` is SOURCE:EXTERNAL_ID or an
-    external id unique in the snapshot's catalogue; an item the snapshot does not know is
-    :class:`NotFound`. No items is an answer, with its ``reason``."""
-    from knowledge_graph.recall import GraphRecall
+def recommend(ctx: Context, item: str, k: int = 10, snapshot: str | None = None,
+              route: str | None = None) -> Recommendation:
+    """Items to show next to ``item`` from one snapshot, by ``route``: ``graph+eei`` (the item's
+    entities → complementary entities → their items, ranked by the snapshot's E-E-I model; the
+    default when it has one), ``graph`` (the same route ranked by edge weight; the default
+    otherwise) or ``title-similarity`` (the nearest titles, no graph). ``item`` is
+    SOURCE:EXTERNAL_ID or an external id unique in the snapshot's catalogue; an item the snapshot
+    does not know is :class:`NotFound`. No items is an answer, with its ``reason``."""
+    from knowledge_graph.recall import GraphRecall, TitleSimilarity
 
     loaded = open_snapshot(ctx, snapshot)
     version = loaded.manifest.version
@@ -60,13 +65,26 @@ def recommend(ctx: Context, item: str, k: int = 10, snapshot: str | None = None)
     titles = {i.key: i.title for i in items}
     key = _resolve_item(loaded.graph, item, version, titles)
     scorer = load_scorer(ctx, loaded)
-    recall = GraphRecall(loaded.graph, scorer=scorer)
-    ranked = recall.recommend(key, k)
+    route = route or ("graph+eei" if scorer else "graph")
+    if route not in ROUTES:
+        raise BadInput(f"unknown route {route!r}: choose one of {', '.join(ROUTES)}")
+    if route == "graph+eei" and scorer is None:
+        raise BadInput(f"snapshot {version} has no E-E-I model").with_hint(
+            "Run `pairloop eei train` (after `pairloop gnn train`), or ask for --route graph.")
     entities = loaded.graph.item_entities
-    reason = None if ranked else recall.empty_reason(key)
+    reason = None
+    if route == "title-similarity":
+        from knowledge_graph.embeddings import embed_cached
+
+        keys = sorted(entities)
+        vectors = embed_cached([titles.get(k_, "") for k_ in keys], ctx.settings.data_path / "cache" / "embeddings")
+        ranked = TitleSimilarity(keys, vectors).recommend(key, k)
+    else:
+        recall = GraphRecall(loaded.graph, scorer=scorer if route == "graph+eei" else None)
+        ranked = recall.recommend(key, k)
+        reason = None if ranked else recall.empty_reason(key)
     return Recommendation(
-        item=key, title=titles.get(key), entities=list(entities[key]), snapshot=version,
-        ranked_by="eei" if scorer else "graph",
+        item=key, title=titles.get(key), entities=list(entities[key]), snapshot=version, ranked_by=route,
         items=[RecommendedItem(item=c, title=titles.get(c), score=s, entities=list(entities.get(c, ())))
                for c, s in ranked],
         reason=reason, explanation=_explain(reason, loaded.graph, key, version))
@@ -106,46 +124,63 @@ def _resolve_item(graph: EntityGraph, ref: str, version: str, catalogue: dict[st
     raise missing
 
 
-class DomainRecall(BaseModel):
-    """One BundleRec domain: its split, what each model learnt, and every method's figures."""
+class SliceRecall(BaseModel):
+    queries: int = Field(description="Triggers in the slice.")
+    methods: dict[str, dict[str, float | int]] = Field(description="recall@k, ndcg@k and queries by method.")
 
-    domain: str
+
+class SourceRecall(BaseModel):
+    """One source (a BundleRec domain or Instacart baskets): its split, what each model learnt,
+    and every method's figures on every slice."""
+
+    source: str
+    kind: str = Field(description="bundles (BundleRec) or baskets (Instacart).")
     evaluated_on: str = Field(description="test, or validation (a split of the training sessions).")
     items: int
+    test_sessions: int
+    held_out_triggers: int = Field(description="Held-out items with partners, before sampling max_queries.")
+    entities: dict[str, Any] = Field(description="The extraction's report (coverage, largest entities).")
     train_sessions: int
-    train_bundles: int
-    test_bundles: int
-    queries: int = Field(description="Held-out items with bundle partners.")
-    entities: dict[str, Any] = Field(description="The extraction's report.")
     graph: dict[str, Any]
     gnn: dict[str, Any]
     eei: dict[str, Any]
-    methods: dict[str, dict[str, float | int]] = Field(description="recall@k, ndcg@k and queries by method.")
+    blend: dict[str, Any] = Field(description="What the hybrid's blend was learnt on, and its candidate recall.")
+    slices: dict[str, SliceRecall] = Field(description="all, complementary, same-kind, cold.")
     seconds: float
 
 
 class RecallEvaluation(BaseModel):
-    """Recall@k and NDCG@k of held-out bundle partners, per domain and averaged."""
+    """Recall@k and NDCG@k of held-out partners, per source and slice, and averaged over sources."""
 
     config: dict[str, Any]
-    domains: list[DomainRecall]
-    mean: dict[str, dict[str, float]] = Field(description="Each method's figures averaged over the domains.")
+    sources: list[SourceRecall]
+    mean: dict[str, dict[str, dict[str, float]]] = Field(
+        description="slice → method → figures, averaged over the sources.")
 
 
-def evaluate_recall(ctx: Context, bundles: Path, config: RecallConfig, out: Path | None = None) -> RecallEvaluation:
-    """Co-occurrence, graph, graph + E-E-I (and references) on held-out BundleRec bundles, in one
-    run; sessions are split and the models see only the training part. ``bundles`` is a domain
-    folder or a folder of them; ``out`` (a new file) also receives the result as JSON."""
-    from knowledge_graph.bundles import find_domains
-    from knowledge_graph.evaluation import evaluate_bundles
+def evaluate_recall(ctx: Context, config: RecallConfig, *, bundles: Path | None = None,
+                    baskets: Path | None = None, out: Path | None = None) -> RecallEvaluation:
+    """Every method on every slice of held-out partners, in one run: BundleRec domains
+    (``bundles``: a domain folder or a folder of them) and/or Instacart baskets (``baskets``:
+    the Instacart folder). Sessions are split; the models see only the training part.
+    ``out`` (a new file) also receives the result as JSON, and its figure as PNG beside it."""
+    from knowledge_graph.baskets import load_baskets
+    from knowledge_graph.bundles import find_domains, load_domain
+    from knowledge_graph.evaluation import Source, evaluate_sources
+    from knowledge_graph.plots import plot_recall
 
+    if bundles is None and baskets is None:
+        raise BadInput("nothing to evaluate: give --bundles, --baskets or both")
     if out is not None and out.exists():
         raise BadInput("the output file exists; choose a new one", out)
-    directories = list(find_domains(bundles))
+    sources = [Source(load_domain(d), "bundles", kind_by_entity=True) for d in find_domains(bundles)] if bundles else []
+    if baskets is not None:
+        sources.append(Source(load_baskets(baskets), "baskets", kind_by_entity=False))
     cache = ctx.settings.data_path / "cache" / "embeddings"
     with ctx.progress.status("evaluating") as update:
-        result = RecallEvaluation(**evaluate_bundles(directories, config, cache,
-                                                     lambda what: update(f"evaluating: {what}")))
+        raw = evaluate_sources(sources, config, cache, lambda what: update(f"evaluating: {what}"))
+    result = RecallEvaluation(**raw)
     if out is not None:
         write_text_atomic(out, json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
+        plot_recall(raw, out.with_suffix(".png"))
     return result

@@ -42,18 +42,24 @@ def read_items(directory: Path) -> Iterator[ItemRecord]:
         yield ItemRecord(SOURCE, product_id, name, category, line=line)
 
 
-def read_behaviour(directory: Path, min_count: int = 1) -> Iterator[BehaviourRow]:
-    """Pairs of products in one basket, counted over baskets (kept when ``count >= min_count``)."""
+def read_baskets(directory: Path) -> dict[str, list[str]]:
+    """Each order's product ids, in cart order, each once; a row without both ids names its line."""
     path = directory / BASKETS
     baskets: dict[str, list[str]] = defaultdict(list)
     for line, row in table_rows(path, ","):
         order, product = row.get("order_id", "").strip(), row.get("product_id", "").strip()
         if not order or not product:
             raise BadInput("missing order_id or product_id", path, line)
-        baskets[order].append(product)
+        if product not in baskets[order]:
+            baskets[order].append(product)
+    return dict(baskets)
+
+
+def read_behaviour(directory: Path, min_count: int = 1) -> Iterator[BehaviourRow]:
+    """Pairs of products in one basket, counted over baskets (kept when ``count >= min_count``)."""
     counts: Counter[tuple[str, str]] = Counter()
-    for products in baskets.values():
-        counts.update(combinations(sorted(set(products)), 2))
+    for products in read_baskets(directory).values():
+        counts.update(combinations(sorted(products), 2))
     for (a, b), count in counts.items():
         if count >= min_count:
             yield BehaviourRow(SOURCE, a, b, "co_basket", BASKETS, count)

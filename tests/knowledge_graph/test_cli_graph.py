@@ -104,9 +104,14 @@ def test_gnn_and_eei_train_then_rank_recall(sqlite_cli, small_bundlerec, tmp_pat
     item = as_json(cli("graph", "build", "--min-agreeing", 1, "--json"))["heaviest"][0]["a"]
     snap = tmp_path / "data" / "snapshots" / "v0001"
     ranked = as_json(cli("graph", "recommend", _item_of(snap, item), "--json"))
-    assert ranked["ranked_by"] == "eei" and ranked["items"]
+    assert ranked["ranked_by"] == "graph+eei" and ranked["items"]
     scores = [r["score"] for r in ranked["items"]]
     assert scores == sorted(scores, reverse=True)
+    by_title = as_json(cli("graph", "recommend", ranked["item"], "--route", "title-similarity", "--json"))
+    assert by_title["ranked_by"] == "title-similarity" and by_title["items"]
+    assert ranked["item"] not in {r["item"] for r in by_title["items"]}
+    assert [r["item"] for r in by_title["items"]] != [r["item"] for r in ranked["items"]]
+    assert "unknown route" in cli("graph", "recommend", ranked["item"], "--route", "magic", expect=2).stderr
 
 
 @pytest.mark.llm

@@ -61,23 +61,32 @@ def test_eei_learns_from_session_exposures_and_ranks_the_route(trained, tmp_path
 
 
 @pytest.mark.slow
-def test_evaluate_recall_reports_every_method(sqlite_cli, small_bundlerec, tmp_path):
+def test_evaluate_recall_reports_every_method_on_every_slice(sqlite_cli, small_bundlerec, tmp_path):
     out = tmp_path / "recall.json"
     result = json.loads(sqlite_cli("evaluate-recall", "--bundles", small_bundlerec, "--gnn-epochs", 5,
-                                   "--eei-epochs", 2, "--route-power", 1, "--out", out, "--json").stdout)
+                                   "--eei-epochs", 2, "--out", out, "--json").stdout)
     assert json.loads(out.read_text()) == result
-    (domain,) = result["domains"]
-    assert domain["domain"] == "electronic" and domain["queries"] > 10 and domain["evaluated_on"] == "test"
-    assert set(domain["methods"]) == {"cooccurrence", "graph", "graph+eei", "graph+eei@route_power=1",
-                                      "graph+eei+context", "title-similarity"}
-    for figures in domain["methods"].values():
-        assert 0.0 <= figures["recall@10"] <= 1.0 and 0.0 <= figures["ndcg@10"] <= 1.0
-        assert figures["queries"] == domain["queries"]
-    assert domain["gnn"]["last_loss"] < domain["gnn"]["first_loss"]
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    (source,) = result["sources"]
+    assert source["source"] == "electronic" and source["kind"] == "bundles" and source["evaluated_on"] == "test"
+    slices = source["slices"]
+    assert list(slices) == ["all", "complementary", "same-kind", "cold"]
+    assert slices["all"]["queries"] > 10 and all(s["queries"] <= slices["all"]["queries"] for s in slices.values())
+    for figures_by_method in (s["methods"] for s in slices.values()):
+        assert set(figures_by_method) == {"popularity", "cooccurrence", "title-similarity", "graph", "graph+eei",
+                                          "hybrid"}
+        for figures in figures_by_method.values():
+            assert 0.0 <= figures["recall@10"] <= figures["recall@50"] <= 1.0
+            assert 0.0 <= figures["ndcg@10"] <= 1.0 and 0.0 <= figures["ndcg@50"] <= 1.0
+    assert source["gnn"]["last_loss"] < source["gnn"]["first_loss"]
+    assert source["blend"]["rows"] > source["blend"]["positives"] > 0
     validation = json.loads(sqlite_cli("evaluate-recall", "--bundles", small_bundlerec, "--gnn-epochs", 2,
-                                       "--eei-epochs", 1, "--validation", "--json").stdout)["domains"][0]
-    assert validation["evaluated_on"] == "validation"
-    assert validation["train_sessions"] < domain["train_sessions"]
+                                       "--eei-epochs", 1, "--k", 10, "--validation", "--json").stdout)["sources"][0]
+    assert validation["evaluated_on"] == "validation" and set(validation["slices"]["all"]["methods"]["hybrid"]) == {
+        "recall@10", "ndcg@10", "queries"}
+    assert validation["train_sessions"] < source["train_sessions"]
     assert sqlite_cli("evaluate-recall", "--bundles", small_bundlerec, "--out", out, expect=2).stderr
     (tmp_path / "empty").mkdir()
     assert "BundleRec" in sqlite_cli("evaluate-recall", "--bundles", tmp_path / "empty", expect=2).stderr
+    assert "Instacart" in sqlite_cli("evaluate-recall", "--baskets", tmp_path / "empty", expect=2).stderr
+    assert "nothing to evaluate" in sqlite_cli("evaluate-recall", expect=2).stderr

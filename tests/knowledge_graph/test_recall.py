@@ -8,9 +8,8 @@ import pytest
 
 from knowledge_graph.bundles import BundleDomain
 from knowledge_graph.entities import build_dictionary, extract
-from knowledge_graph.evaluation import MemoScorer
 from knowledge_graph.graph import COMPLEMENTARY, build_graph
-from knowledge_graph.metrics import evaluate, ndcg_at, recall_at
+from knowledge_graph.metrics import ndcg_at, recall_at, score_rankings
 from knowledge_graph.recall import CooccurrenceRecall, GraphRecall
 from knowledge_graph.records import Evidence
 from store.errors import BadInput
@@ -20,8 +19,9 @@ def test_metrics_by_hand():
     assert recall_at(["x", "a", "y", "b"], {"a", "b", "c"}, 2) == pytest.approx(1 / 3)
     ideal = 1 + 1 / math.log2(3)
     assert ndcg_at(["x", "a"], {"a", "b"}, 2) == pytest.approx((1 / math.log2(3)) / ideal)
-    assert evaluate(lambda item, k: ["a", "b"], {"q": {"a"}, "r": {"z"}}, k=2) == {
-        "recall@2": 0.5, "ndcg@2": 0.5, "queries": 2}
+    assert score_rankings({"q": ["a", "b"], "r": ["x", "z"]}, {"q": {"a"}, "r": {"z"}}, (1, 2)) == {
+        "recall@1": 0.5, "ndcg@1": 0.5, "recall@2": 1.0, "ndcg@2": pytest.approx(0.5 + 0.5 / math.log2(3), abs=1e-4),
+        "queries": 2}
 
 
 def test_cooccurrence_ranks_by_count_then_popularity():
@@ -60,16 +60,19 @@ def test_validation_split_never_reads_the_test_sessions():
     assert tested and not tested & seen
 
 
-def test_memo_scorer_scores_each_query_once():
-    calls = []
+def test_eei_scores_with_its_first_layer_split_equal_the_whole_net():
+    import numpy as np
+    import torch
 
-    class Counting:
-        def score(self, query, triples):
-            calls.append(query)
-            return [float(len(c)) for _t, _o, c in triples]
+    from knowledge_graph.eei import EeiModel, EeiNet
 
-    memo = MemoScorer(Counting())
-    triples = [("e", "f", "x:1"), ("e", "f", "x:22")]
-    assert memo.score("q", triples) == memo.score("q", triples) == [3.0, 4.0]
-    memo.score("r", triples)
-    assert calls == ["q", "r"]
+    rng = np.random.default_rng(0)
+    entities = [f"e{i}" for i in range(20)]
+    items = {f"i{j}": rng.normal(size=9).astype(np.float32) for j in range(50)}
+    model = EeiModel(EeiNet(16, 9, 32), entities, rng.normal(size=(20, 16)).astype(np.float32), item_vectors=items)
+    triples = [(entities[a % 20], entities[a * 7 % 20], f"i{a % 50}") for a in range(300)]
+    model.net.eval()
+    with torch.no_grad():
+        whole = torch.sigmoid(model.net(*model._tensors([(*t, "q") for t in triples]))).numpy()
+    assert np.allclose(model.score("q", triples), whole, atol=1e-6)
+    assert np.allclose(model.score("q", triples[::-1]), whole[::-1], atol=1e-6)  # the kept item part is reused
