@@ -3,8 +3,10 @@
 Label Studio Community cannot assign a task to a person, so adjudication happens in a project
 of its own (one per round, one answer per task): whoever works that project adjudicates. Its
 tasks show both items, the LLM's proposal for reference (nothing pre-selected) and every
-annotator's answer. A ruling is stored as a human label flagged ``adjudication``, with the
-adjudicator as its actor; :mod:`store.verified` treats it as final.
+annotator's answer; a pair whose verified label was flagged as likely wrong (confident
+learning over the verified labels) comes with a note saying so. A ruling is stored as a human
+label flagged ``adjudication``, with the adjudicator as its actor; :mod:`store.verified` treats
+it as final.
 
 Its tasks name their pair under their own key, so a ruling is never read as a vote. Rulings
 reach the store as answers do, through the webhook inbox (:mod:`annotator.webhooks`): delivered
@@ -43,13 +45,16 @@ def describe(answer: HumanAnswer, name: str) -> str:
 
 
 def adjudication_tasks(conn: Connection, round_id: int, pair_ids: Sequence[int],
-                       names: Mapping[str, str]) -> list[PairTask]:
-    """Tasks for disputed pairs: the items, the newest LLM proposal and the annotators' answers
-    (shown under ``names`` where given, else as the store's actor ids)."""
+                       names: Mapping[str, str], notes: Mapping[int, str] | None = None) -> list[PairTask]:
+    """Tasks for disputed or flagged pairs: the items, the newest LLM proposal and the annotators'
+    answers (shown under ``names`` where given, else as the store's actor ids), after the pair's
+    note (why a flagged pair is there) when it has one."""
     answers = human_answers(conn, pair_ids)
     tasks = pair_tasks(conn, pair_ids, round_id, stored_proposals(conn, pair_ids))
-    return [replace(task, answers="; ".join(describe(a, names.get(a.actor, a.actor))
-                                            for a in answers.get(task.pair_id, [])) or "none")
+    notes = notes or {}
+    return [replace(task, answers=" ".join(filter(None, (
+                notes.get(task.pair_id),
+                "; ".join(describe(a, names.get(a.actor, a.actor)) for a in answers.get(task.pair_id, [])) or "none"))))
             for task in tasks]
 
 
@@ -60,8 +65,9 @@ class RouteReport:
 
 
 def route(engine: Engine, studio: LabelStudio, round_id: int, project_id: int, pair_ids: Sequence[int],
-          names: Mapping[str, str] | None = None) -> RouteReport:
-    """Send the pairs the adjudication project does not hold yet, in chunked imports."""
+          names: Mapping[str, str] | None = None, notes: Mapping[int, str] | None = None) -> RouteReport:
+    """Send the pairs the adjudication project does not hold yet, in chunked imports (``notes``:
+    text shown first on a pair's task)."""
     held = {int(task.data[ADJUDICATED_PAIR]) for task in studio.list_tasks(project_id, with_annotations=False)
             if task.data.get("round_id") == round_id and task.data.get(ADJUDICATED_PAIR) is not None}
     report = RouteReport(already=[p for p in pair_ids if p in held])
@@ -69,7 +75,7 @@ def route(engine: Engine, studio: LabelStudio, round_id: int, project_id: int, p
     if not todo:
         return report
     with engine.connect() as conn:
-        tasks = adjudication_tasks(conn, round_id, todo, names or {})
+        tasks = adjudication_tasks(conn, round_id, todo, names or {}, notes)
     for chunk in studio.import_tasks(project_id, tasks, model_version=None):
         report.routed += list(chunk)
     return report

@@ -81,18 +81,29 @@ def _item_view(position: int) -> str:
 
 
 ANSWERS_FIELD = "answers_summary"  # task data of an adjudication: the annotators' answers
+ANSWERS_HEADER = ("The annotators' answers (no majority, or a verified label flagged as likely wrong): "
+                  "your answer decides the pair")
 
 
-def label_config(adjudication: bool = False) -> str:
+PROPOSAL_HEADERS = {  # what the text above the choices says the LLM's answer is
+    "adjudication": "LLM proposal (for reference)",
+    "preselect": "LLM proposal (pre-selected below; change it if it is wrong)",
+    "suggest": "LLM suggestion (nothing is pre-selected: give your own answer)",
+}
+
+
+def label_config(adjudication: bool = False, preselected: bool = False) -> str:
     """The Label Studio labelling interface (XML) for relation verification.
 
-    The adjudication interface is the same, and also shows the annotators' answers; its LLM
-    proposal is shown for reference only (nothing is pre-selected).
+    ``preselected`` says that tasks carry the LLM's answer as a prediction, which Label Studio
+    pre-selects; otherwise the proposal is shown as a suggestion only. The adjudication
+    interface also shows the annotators' answers; its LLM proposal is for reference only
+    (nothing is pre-selected).
     """
-    proposal_header = ("LLM proposal (for reference)" if adjudication
-                       else "LLM proposal (pre-selected below; change it if it is wrong)")
+    proposal_header = PROPOSAL_HEADERS[
+        "adjudication" if adjudication else "preselect" if preselected else "suggest"]
     answers = (f"""
-  <Header value="The annotators' answers (they reached no majority): your answer decides the pair"/>
+  <Header value="{ANSWERS_HEADER}"/>
   <Text name="answers" value="${ANSWERS_FIELD}"/>""" if adjudication else "")
     relation_choices = "\n".join(
         f"      <Choice value={quoteattr(name)} hotkey={quoteattr(RELATION_KEYS[name])} "

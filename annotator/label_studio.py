@@ -50,7 +50,7 @@ def token_kind(token: str) -> str:
 
 @dataclass(frozen=True)
 class Proposal:
-    """The LLM's answer shown to annotators as a pre-annotation."""
+    """The LLM's answer shown to annotators: as a suggestion, or as a pre-selected prediction."""
 
     relation: str
     fine_code: int | None = None
@@ -74,8 +74,9 @@ class PairTask:
     answers: str | None = None
 
     def payload(self, model_version: str | None) -> dict[str, Any]:
-        """The Label Studio task: data and, when there is a proposal and a model version, the
-        proposal as a prediction (pre-selected for annotators)."""
+        """The Label Studio task: data (the proposal as text) and, when there is a proposal and a
+        model version, the proposal as a prediction, which Label Studio pre-selects for
+        annotators (see :func:`annotator.push.preannotation_policy` for when it may)."""
         proposal = self.proposal
         data = {
             "pair_id" if self.answers is None else ADJUDICATED_PAIR: self.pair_id,
@@ -176,9 +177,11 @@ class LabelStudio:
     def create_project(self, title: str, model_version: str | None, overlap: int = 1,
                        description: str = "", adjudication: bool = False) -> int:
         """A project with pairloop's interface (its adjudication variant when ``adjudication``);
-        ``model_version`` makes the predictions visible."""
+        ``model_version`` makes the predictions of that version visible (pre-selected), and
+        without one the interface calls the LLM's answer a suggestion."""
+        config = label_config(adjudication, preselected=model_version is not None)
         project = self._call("create project", lambda: self._client.projects.create(
-            title=title, description=description, label_config=label_config(adjudication),
+            title=title, description=description, label_config=config,
             maximum_annotations=overlap, model_version=model_version,
             show_collab_predictions=True, show_skip_button=True,
         ))

@@ -1,4 +1,5 @@
-"""Push a round's pairs to Label Studio so that a retry never duplicates a task.
+"""Push a round's pairs to Label Studio so that a retry never duplicates a task, and decide
+whether the LLM's proposals are pre-selected in them (:func:`preannotation_policy`).
 
 Each imported chunk's task ids are written to ``round_pairs.ls_task_id`` as soon as Label
 Studio returns them, and only pairs without a task id are pushed. If Label Studio took a
@@ -16,12 +17,92 @@ from sqlalchemy.orm import aliased
 
 from annotator.interface import ItemView
 from annotator.label_studio import DEFAULT_CHUNK, LabelStudio, PairTask, Proposal
-from store.models import Item, LlmProposal, Pair, RoundPair
+from store.models import AgreementReport, Item, LlmProposal, Pair, RoundPair
+
+PRESELECT, SUGGEST, NO_PROPOSER = "preselect", "suggest", "none"
 
 
 def model_version(model: str, prompt_version: str) -> str:
     """The Label Studio ``model_version`` of an LLM's proposals (project and predictions must match)."""
     return f"{model}@{prompt_version}"
+
+
+# --- pre-annotation: pre-selected only where the proposer earned it ---------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A proposer's agreement with human labels: on ``pairs`` pairs where it gave a relation."""
+
+    source: str  # where the figures come from, as a reader needs it
+    pairs: int
+    accuracy: float | None
+    kappa: float | None
+    majority_baseline: float | None  # accuracy of always answering the humans' most frequent relation
+
+
+@dataclass(frozen=True)
+class PreannotationPolicy:
+    """How a round shows its LLM proposals: ``preselect`` (a Label Studio prediction, which
+    annotators find already chosen), ``suggest`` (text in the task, nothing chosen) or ``none``
+    (no proposer). The figures are those the decision was made on."""
+
+    policy: str
+    reason: str
+    model: str | None = None
+    prompt_version: str | None = None
+    measured_on: str | None = None
+    pairs: int = 0
+    accuracy: float | None = None
+    kappa: float | None = None
+    majority_baseline: float | None = None
+    min_kappa: float | None = None
+    min_pairs: int | None = None
+
+    @property
+    def preselects(self) -> bool:
+        return self.policy == PRESELECT
+
+
+def preannotation_policy(model: str | None, prompt_version: str | None, measured: Sequence[Measured],
+                         min_kappa: float, min_pairs: int) -> PreannotationPolicy:
+    """Pre-select a proposer's answers only when it earned it on human labels: on the measurement
+    with the most pairs (the strongest evidence, good or bad), Cohen's kappa ≥ ``min_kappa`` on
+    at least ``min_pairs`` pairs, and accuracy above always answering the majority relation.
+    Anything less (no measurement included) shows the proposals as suggestions."""
+    if model is None or prompt_version is None:
+        return PreannotationPolicy(NO_PROPOSER, "no LLM proposals")
+    rule = {"model": model, "prompt_version": prompt_version, "min_kappa": min_kappa, "min_pairs": min_pairs}
+    if not measured:
+        return PreannotationPolicy(SUGGEST, "no measured agreement with human labels yet (`pairloop llm agreement` "
+                                            "on a labelled file, or verified labels of its rounds)", **rule)
+    best = max(measured, key=lambda m: m.pairs)
+    figures = {"measured_on": best.source, "pairs": best.pairs, "accuracy": best.accuracy, "kappa": best.kappa,
+               "majority_baseline": best.majority_baseline, **rule}
+    kappa = "undefined" if best.kappa is None else f"{best.kappa:.3f}"
+    on = f"on {best.pairs} human-labelled pairs ({best.source})"
+    if best.pairs < min_pairs:
+        return PreannotationPolicy(SUGGEST, f"too little evidence: {best.pairs} human-labelled pairs "
+                                            f"({best.source}), {min_pairs} needed", **figures)
+    if best.kappa is None or best.kappa < min_kappa:
+        return PreannotationPolicy(SUGGEST, f"Cohen's kappa {kappa} {on} is under {min_kappa:g}", **figures)
+    if best.majority_baseline is not None and (best.accuracy or 0.0) <= best.majority_baseline:
+        return PreannotationPolicy(SUGGEST, f"accuracy {best.accuracy:.3f} {on} does not beat always answering "
+                                            f"the majority relation ({best.majority_baseline:.3f})", **figures)
+    return PreannotationPolicy(PRESELECT, f"Cohen's kappa {kappa} ≥ {min_kappa:g} {on}", **figures)
+
+
+def reported_agreement(conn: Connection, model: str, prompt_version: str) -> Measured | None:
+    """The figures of the newest agreement report of this model + prompt version (the report whose
+    gate :func:`annotator.trust_gate.latest_gate` reads), if any."""
+    row = conn.execute(select(AgreementReport.id, AgreementReport.metrics)
+                       .where(AgreementReport.model == model, AgreementReport.prompt_version == prompt_version)
+                       .order_by(AgreementReport.id.desc()).limit(1)).first()
+    if row is None or not row.metrics:
+        return None
+    metrics = row.metrics
+    return Measured(f"agreement report #{row.id}", int(metrics.get("answered", metrics.get("pairs", 0))),
+                    metrics.get("accuracy"), metrics.get("kappa"), metrics.get("majority_baseline"))
 
 
 @dataclass
@@ -101,14 +182,16 @@ def push_round_pairs(
     round_id: int,
     project_id: int,
     pair_ids: Sequence[int],
-    model_version: str,
+    model_version: str | None,
     proposals: Mapping[int, Proposal] | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     advance: Callable[[int], None] = lambda _: None,
 ) -> PushReport:
     """Push the round's pairs that have no Label Studio task yet, in chunked imports.
 
-    The pairs must be in ``round_pairs`` for ``round_id``. Safe to call again after any
+    The pairs must be in ``round_pairs`` for ``round_id``. ``proposals`` are shown in each task as
+    text, and pre-selected (as predictions of ``model_version``) only when a model version is
+    given (see :func:`preannotation_policy`). Safe to call again after any
     failure (:class:`~annotator.label_studio.LabelStudioUnavailable` included): pairs that
     got a task are never pushed twice.
     """

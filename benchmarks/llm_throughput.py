@@ -1,16 +1,21 @@
 """LLM labelling throughput: naive per-pair ``generate`` + parsing vs batched constrained scoring.
 
-The same FBL2023 pairs (default: the first 200), the same embedded SmolLM2-135M-Instruct
-(loaded once), the same prompt (``--prompt-version``, default the project's default; first
-vote plan), one run:
+The same FBL2023 pairs (default: the first 200), the same model (``--model``: an embedded
+model's name, default SmolLM2-135M-Instruct; loaded once), the same prompt
+(``--prompt-version``, default the project's default; first vote plan), one run:
 
-- naive: one ``model.generate`` per pair (greedy, up to 8 new tokens) on the whole chat
-  prompt, then the first option letter is parsed from the text (or nothing is found);
+- naive: one ``model.generate`` per pair (greedy, up to 8 new tokens) on the whole prompt
+  (the same tokens the constrained path reads), then the first option letter is parsed from
+  the text (or nothing is found);
 - pairloop: :class:`annotator.llm.local.LocalLabeller` with one vote, i.e. the shared
   prompt prefix's KV cache reused, pairs batched, each option letter's log-probability read.
 
 Both give one answer per pair, so pairs/s compare like for like. The full three-vote
 self-consistency labeller is timed as well (three questions per pair). Goal: ≥ 5× naive.
+
+A prompt version with demonstrations (``fbl9-v3-k4``) shows each pair k human-labelled FBL2023
+pairs from after the timed ones (taken in file order, not retrieved: the time depends on their
+length, not on which they are).
 
 The machine is shared, so the paths take turns over chunks of 32 pairs (their order
 rotating from chunk to chunk) instead of running one after the other: a change of load
@@ -18,7 +23,7 @@ then hits all of them alike. Each path first labels one pair untimed (warm-up; f
 constrained paths this computes the shared prefixes, one forward pass each, once per
 process). Wall-clock and CPU time (all threads) are both reported.
 
-    .venv/bin/python -m benchmarks.llm_throughput [--pairs 200] [--prompt-version fbl9-v2]
+    .venv/bin/python -m benchmarks.llm_throughput [--pairs 200] [--prompt-version fbl9-v2] [--model gemma3-270m]
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from pathlib import Path
 import torch
 
 from annotator.llm.base import PairText
+from annotator.llm.demonstrations import Demonstration
+from annotator.llm.loading import DEFAULT_EMBEDDED, EMBEDDED_MODELS
 from annotator.llm.local import LocalLabeller
 from annotator.llm.prompts import (
     DEFAULT_PROMPT_VERSION,
@@ -44,6 +51,7 @@ from annotator.llm.prompts import (
     vote_plans,
 )
 from store.formats import read_pairs
+from store.formats.truth import labelled_rows
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("PAIRLOOP_DATASETS", REPO.parent / "shared" / "datasets"))
@@ -63,6 +71,17 @@ def fbl_pairs(n: int) -> list[PairText]:
     return pairs
 
 
+def give_demonstrations(labeller: LocalLabeller, pairs: list[PairText]) -> None:
+    """k labelled pairs from after ``pairs`` for each pair (a window sliding one pair a time)."""
+    shots = labeller.template.shots
+    asked = {p.key for p in pairs}
+    pool = [Demonstration.of(PairText(str(row.line), row.item_a.title, row.item_b.title), truth.relation,
+                             truth.fine_code)
+            for row, truth in labelled_rows(DATASETS / "fbl" / "FBL2023.tsv")
+            if truth is not None and str(row.line) not in asked][len(pairs) : 2 * len(pairs) + shots]
+    labeller.demonstrations = {p.key: pool[i : i + shots] for i, p in enumerate(pairs)}
+
+
 @torch.inference_mode()
 def naive(labeller: LocalLabeller, pairs: list[PairText], new_tokens: list[int]) -> Answers:
     """One greedy generation per pair on the full prompt; the answer parsed from the text.
@@ -70,10 +89,11 @@ def naive(labeller: LocalLabeller, pairs: list[PairText], new_tokens: list[int])
     model, tokenizer, template = labeller.scorer.model, labeller.scorer.tokenizer, labeller.template
     plan = vote_plans(template, 1)[0]
     answers: Answers = []
+    system = template.system(plan)
+    prefix = labeller.scorer.prefix(system).ids
     for pair in pairs:
-        text = tokenizer.apply_chat_template(template.messages(pair, plan), tokenize=False,
-                                             add_generation_prompt=True)
-        ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
+        user = template.user(pair, plan, demonstrations=labeller.shown(pair))
+        ids = torch.tensor([prefix + labeller.scorer.encode_user(system, user)])
         out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NAIVE_MAX_NEW_TOKENS,
                              do_sample=False, pad_token_id=tokenizer.eos_token_id)
         new_tokens.append(out.shape[1] - ids.shape[1])
@@ -92,7 +112,8 @@ def prompt_tokens(labeller: LocalLabeller, pairs: list[PairText]) -> tuple[int, 
     template: PromptTemplate = labeller.template
     plan = vote_plans(template, 1)[0]
     system = template.system(plan)
-    own = [len(labeller.scorer.encode_user(system, template.user(p, plan))) for p in pairs]
+    own = [len(labeller.scorer.encode_user(system, template.user(p, plan, demonstrations=labeller.shown(p))))
+           for p in pairs]
     return len(labeller.scorer.prefix(system).ids), sum(own) / len(own)
 
 
@@ -124,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=200, help="FBL2023 pairs to label (the first N).")
     parser.add_argument("--prompt-version", default=DEFAULT_PROMPT_VERSION, choices=sorted(TEMPLATES))
+    parser.add_argument("--model", default=DEFAULT_EMBEDDED, help="An embedded model's name "
+                        f"({', '.join(EMBEDDED_MODELS)}), a model folder or a GGUF file.")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for both paths (default: torch's own choice). On a machine "
                              "other jobs share, 1 keeps spinning thread pools from stalling either path.")
@@ -134,8 +157,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"skipped: {DATASETS / 'fbl' / 'FBL2023.tsv'} is absent")
         return
     pairs = fbl_pairs(args.pairs)
-    one_vote = LocalLabeller(votes=1, prompt_version=args.prompt_version, cache_dir=MODEL_CACHE)
-    three_votes = LocalLabeller(votes=3, prompt_version=args.prompt_version, cache_dir=MODEL_CACHE)
+    one_vote, three_votes = (LocalLabeller(args.model, votes=votes, prompt_version=args.prompt_version,
+                                           cache_dir=MODEL_CACHE) for votes in (1, 3))
+    for labeller in (one_vote, three_votes):
+        give_demonstrations(labeller, pairs)
     load = os.getloadavg()[0]
     print(f"{len(pairs)} FBL2023 pairs, {one_vote.model_name}, prompt {args.prompt_version}, "
           f"{torch.get_num_threads()} torch threads, "

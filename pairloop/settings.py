@@ -109,8 +109,9 @@ class Settings(BaseSettings):
     )
     llm_model: str | None = Field(
         default=None,
-        description="`local`: a model folder or GGUF file; `openai`: the model name.",
-        json_schema_extra={"unset": "`local`: the embedded SmolLM2-135M-Instruct"},
+        description="`local`: the name of an embedded model (`smollm2-135m`, `gemma3-270m`), a model folder or a "
+        "GGUF file; `openai`: the model name.",
+        json_schema_extra={"unset": "`local`: the embedded `smollm2-135m` (SmolLM2-135M-Instruct)"},
     )
     llm_base_url: str | None = Field(
         default=None,
@@ -122,7 +123,8 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(default=None, description="API key of the OpenAI-compatible endpoint.")
     llm_prompt_version: str | None = Field(
         default=None,
-        description="Prompt template version (docs/llm-labelling.md).",
+        description="Prompt template version (docs/llm-labelling.md); `fbl9-v3-k4` / `fbl9-v3-k8` show the 4 / 8 "
+        "most similar human-verified pairs first (`pairloop llm label|agreement` only).",
         json_schema_extra={"unset": "the newest, `fbl9-v2`"},
     )
     llm_votes: int = Field(
@@ -149,6 +151,16 @@ class Settings(BaseSettings):
         default=0.95, gt=0, lt=1,
         description="Trust gate: LLM proposals are auto-accepted only where the lower bound of their "
         "precision reaches this.",
+    )
+    llm_preselect_min_kappa: float = Field(
+        default=0.6, ge=0, le=1,
+        description="Pre-annotation: a round pre-selects the LLM's answers in Label Studio only when the model + "
+        "prompt version reached this Cohen's kappa against human labels (and beat the majority relation); "
+        "otherwise they are shown as suggestions, nothing pre-selected (docs/llm-labelling.md).",
+    )
+    llm_preselect_min_pairs: int = Field(
+        default=100, ge=1,
+        description="Pre-annotation: human-labelled pairs that kappa must be measured on before it counts.",
     )
 
     # Scale-out on Ray (optional: `pip install 'pairloop[ray]'`).
@@ -195,7 +207,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "The service (`pairloop serve`)": ("service_host", "service_port", "service_url", "webhook_secret", "api_token"),
     "The LLM labeller": ("llm_backend", "llm_model", "llm_base_url", "llm_api_key", "llm_prompt_version",
                          "llm_votes", "llm_timeout_s", "llm_max_retries", "llm_backoff_s", "llm_concurrency",
-                         "llm_answer_mode", "llm_batch_size", "llm_model_cache", "llm_target_precision"),
+                         "llm_answer_mode", "llm_batch_size", "llm_model_cache", "llm_target_precision",
+                         "llm_preselect_min_kappa", "llm_preselect_min_pairs"),
     "Ray cluster (optional)": ("ray_address", "ray_connect_timeout_s", "ray_block_pairs", "ray_llm_actors"),
 }
 

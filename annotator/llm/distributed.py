@@ -59,6 +59,7 @@ class RayLabeller:
         self.model_name, self.prompt_version = labeller_identity(
             self.spec.get("backend", "local"), model=self.spec.get("model"), base_url=self.spec.get("base_url"),
             prompt_version=self.spec.get("prompt_version"), answer_mode=self.spec.get("answer_mode", "auto"),
+            data_dir=self.spec.get("data_dir"),
         )
 
     def propose(self, pairs: Sequence[PairText]) -> list[Proposal]:

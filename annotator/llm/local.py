@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from annotator.llm.base import Ballot, PairText, Proposal
 from annotator.llm.calibration import divide_prior
 from annotator.llm.consensus import combine
-from annotator.llm.loading import embedded_gguf, load_causal_lm, local_model_name
+from annotator.llm.demonstrations import Demonstration
+from annotator.llm.loading import DEFAULT_EMBEDDED, EMBEDDED_MODELS, embedded_gguf, load_causal_lm, local_model_name
 from annotator.llm.prompts import (
     CONTENT_FREE,
     DEFAULT_PROMPT_VERSION,
@@ -26,8 +27,10 @@ from store.taxonomy import mirror_fine
 class LocalLabeller:
     """Asks every pair ``votes`` times (item order and option order permuted) and combines them.
 
-    ``model``: a model folder or GGUF file; None is the embedded SmolLM2-135M-Instruct.
-    ``cache_dir``: where a GGUF file's dequantised copy is kept between runs.
+    ``model``: an embedded model's name (``smollm2-135m``, ``gemma3-270m``), a model folder or a
+    GGUF file; None is the embedded SmolLM2-135M-Instruct. ``cache_dir``: where a GGUF file's
+    dequantised copy is kept between runs (and a chunked embedded model's joined file).
+    A prompt version with demonstrations needs :attr:`demonstrations` set before :meth:`propose`.
     """
 
     def __init__(
@@ -39,14 +42,30 @@ class LocalLabeller:
         batch_size: int = 16,
         cache_dir: Path | None = None,
     ):
-        source = Path(model) if model else embedded_gguf()
-        self.model_name = local_model_name(source)
+        name = str(model) if model else DEFAULT_EMBEDDED
+        embedded = EMBEDDED_MODELS.get(name)
+        source = embedded_gguf(name, cache_dir) if embedded else Path(name)
+        self.model_name = local_model_name(model)
         self.prompt_version = prompt_version
         self.template = get_template(prompt_version)
         self.plans = vote_plans(self.template, votes)
         lm, tokenizer = load_causal_lm(source, cache_dir)
-        self.scorer = ChoiceScorer(lm, tokenizer, LETTERS[: len(self.template.definitions)], batch_size)
+        self.scorer = ChoiceScorer(lm, tokenizer, LETTERS[: len(self.template.definitions)], batch_size,
+                                   chat=embedded.chat if embedded else True)
         self._priors: dict[VotePlan, list[float]] = {}
+        self.demonstrations: Mapping[str, Sequence[Demonstration]] | None = None  # by pair key, best first
+
+    def shown(self, pair: PairText) -> Sequence[Demonstration]:
+        """The demonstrations shown before ``pair`` (never the pair itself)."""
+        if not self.template.shots:
+            return ()
+        if self.demonstrations is None or pair.key not in self.demonstrations:
+            raise ValueError(f"prompt version {self.prompt_version} shows demonstrations, and none were "
+                             f"retrieved for pair {pair.key} (`pairloop llm label|agreement` retrieve them)")
+        shown = self.demonstrations[pair.key][: self.template.shots]
+        if any(d.pair.key == pair.key for d in shown):
+            raise ValueError(f"pair {pair.key} would be shown as its own demonstration")
+        return shown
 
     def _prior(self, plan: VotePlan) -> list[float]:
         """The letter probabilities for a content-free pair under ``plan`` (one forward pass, once)."""
@@ -60,12 +79,14 @@ class LocalLabeller:
         if not pairs:
             return []
         started = time.perf_counter()
+        shown = [self.shown(p) for p in pairs]
         ballots: list[list[Ballot]] = [[] for _ in pairs]
         tokens = [0] * len(pairs)
         for plan in self.plans:
             system = self.template.system(plan)
             prefix_len = len(self.scorer.prefix(system).ids)
-            encoded = [self.scorer.encode_user(system, self.template.user(p, plan)) for p in pairs]
+            encoded = [self.scorer.encode_user(system, self.template.user(p, plan, demonstrations=shown[i]))
+                       for i, p in enumerate(pairs)]
             for i, logprobs in enumerate(self.scorer.score(system, encoded)):
                 letter_probs = [math.exp(lp) for lp in logprobs]
                 if self.template.calibrated:

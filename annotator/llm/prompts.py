@@ -7,6 +7,10 @@ every pair asked with the same option order shares one prompt prefix (the local 
 computes its KV cache once). Since only the user message is paid for per pair, ``fbl9-v2``
 moves the question into the system message too and clips each item's text to a byte budget
 (bytes, not characters: a byte-level tokenizer spends a token per one to two bytes of Japanese).
+``fbl9-v3-k<k>`` shows, before the pair, the k most similar human-verified pairs with their
+answers (retrieved demonstrations, :mod:`annotator.llm.demonstrations`), each read in the
+vote's own item and option order; it is not calibrated (the demonstrations differ per pair,
+so a content-free prior would cost a second pass per pair).
 
 Changing any text here changes what the model is asked: give it a new version.
 """
@@ -14,9 +18,12 @@ Changing any text here changes what the model is asked: give it a new version.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from annotator.llm.base import PairText
+from annotator.llm.demonstrations import Demonstration
+from store.taxonomy import mirror_fine
 
 LETTERS = "ABCDEFGHI"
 
@@ -59,6 +66,7 @@ class PromptTemplate:
     question_in_system: bool = False  # the letter question ends the shared system message
     item_bytes: int | None = None  # each item's text clipped to this many UTF-8 bytes
     calibrated: bool = False  # backends divide out the answer prior of a content-free pair
+    shots: int = 0  # retrieved demonstrations shown before the pair
 
     def system(self, plan: VotePlan, as_json: bool = False) -> str:
         options = "\n".join(
@@ -67,9 +75,10 @@ class PromptTemplate:
         text = f"{self.preamble}\n\n{options}"
         return f"{text}\n\n{self.question}" if self.question_in_system and not as_json else text
 
-    def user(self, pair: PairText, plan: VotePlan, as_json: bool = False) -> str:
-        first, second = (self._describe(*item) for item in _items(pair, plan.reversed))
-        items = f"Item 1: {first}\nItem 2: {second}"
+    def user(self, pair: PairText, plan: VotePlan, as_json: bool = False,
+             demonstrations: Sequence[Demonstration] = ()) -> str:
+        shown = "".join(f"{self._items(d.pair, plan)}\nAnswer: {self._answer(d, plan)}\n\n" for d in demonstrations)
+        items = shown + self._items(pair, plan)
         if as_json:
             return f"{items}\n\n{self.json_instruction}"
         return items if self.question_in_system else f"{items}\n\n{self.question}"
@@ -79,6 +88,16 @@ class PromptTemplate:
             {"role": "system", "content": self.system(plan, as_json)},
             {"role": "user", "content": self.user(pair, plan, as_json)},
         ]
+
+    def _items(self, pair: PairText, plan: VotePlan) -> str:
+        first, second = (self._describe(*item) for item in _items(pair, plan.reversed))
+        return f"Item 1: {first}\nItem 2: {second}"
+
+    @staticmethod
+    def _answer(demonstration: Demonstration, plan: VotePlan) -> str:
+        """The demonstration's letter in this vote's option order, its code read in the vote's item order."""
+        code = demonstration.fine_code
+        return plan.letter_of(mirror_fine(code) if plan.reversed else code)
 
     def _describe(self, title: str, category: str | None, description: str | None) -> str:
         text = title.strip()[:MAX_FIELD_CHARS]
@@ -135,7 +154,22 @@ FBL9_V2 = PromptTemplate(
     calibrated=True,
 )
 
-TEMPLATES: dict[str, PromptTemplate] = {t.version: t for t in (FBL9_V1, FBL9_V2)}
+# v3: v2's text, uncalibrated, with k retrieved demonstrations (k = 0 is the ablation).
+FBL9_V3 = tuple(
+    PromptTemplate(
+        version=f"fbl9-v3-k{shots}",
+        definitions=DEFINITIONS_V1,
+        preamble=FBL9_V1.preamble,
+        question=FBL9_V2.question,
+        json_instruction=FBL9_V1.json_instruction,
+        question_in_system=True,
+        item_bytes=80,
+        shots=shots,
+    )
+    for shots in (0, 4, 8)
+)
+
+TEMPLATES: dict[str, PromptTemplate] = {t.version: t for t in (FBL9_V1, FBL9_V2, *FBL9_V3)}
 DEFAULT_PROMPT_VERSION = FBL9_V2.version
 
 

@@ -25,14 +25,19 @@ class Prefix:
     kv: tuple[tuple[torch.Tensor, torch.Tensor], ...]
 
 
-class ChoiceScorer:
-    """Scores single-token answers after a (system, user) chat prompt."""
+PLAIN_TAIL = "\nAnswer:"  # a base model completes this with " A", " B", ...
 
-    def __init__(self, model, tokenizer, answers: Sequence[str], batch_size: int = 16):
+
+class ChoiceScorer:
+    """Scores single-token answers after a (system, user) prompt: through the tokenizer's chat
+    template when it has one and ``chat`` is true, else as plain text ending in "Answer:"."""
+
+    def __init__(self, model, tokenizer, answers: Sequence[str], batch_size: int = 16, chat: bool = True):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
-        self.answer_ids = [self._single_token(a) for a in answers]
+        self.chat = chat and bool(getattr(tokenizer, "chat_template", None))
+        self.answer_ids = [self._single_token(a if self.chat else f" {a}") for a in answers]
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._prefixes: dict[str, Prefix] = {}
 
@@ -42,26 +47,29 @@ class ChoiceScorer:
             raise ValueError(f"answer {answer!r} is {len(ids)} tokens for this tokenizer; expected 1")
         return ids[0]
 
-    def _split_template(self, system: str) -> tuple[str, str]:
+    def split_template(self, system: str) -> tuple[str, str]:
         """The chat text before and after the user's message."""
         messages = [{"role": "system", "content": system}, {"role": "user", "content": SENTINEL}]
-        if getattr(self.tokenizer, "chat_template", None):
+        if self.chat:
             try:
                 text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             except TemplateError:  # templates without a system role: put it in the user turn
                 merged = [{"role": "user", "content": f"{system}\n\n{SENTINEL}"}]
                 text = self.tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
         else:
-            text = f"{system}\n\n{SENTINEL}\nAnswer: "
+            text = f"{system}\n\n{SENTINEL}{PLAIN_TAIL}"
         before, after = text.split(SENTINEL)
         return before, after
 
     @torch.inference_mode()
     def prefix(self, system: str) -> Prefix:
         if system not in self._prefixes:
-            before, tail = self._split_template(system)
-            ids = self.tokenizer.encode(before, add_special_tokens=False)
-            out = self.model(torch.tensor([ids]), use_cache=True)
+            before, tail = self.split_template(system)
+            # A chat template writes its own BOS; plain text gets the tokenizer's (Gemma needs it).
+            ids = self.tokenizer.encode(before, add_special_tokens=not self.chat)
+            # The base model only: the LM head over every prefix token is wasted work (Gemma's
+            # vocabulary is 262k wide).
+            out = self.model.base_model(input_ids=torch.tensor([ids]), use_cache=True)
             kv = tuple((layer.keys, layer.values) for layer in out.cache.layers)
             self._prefixes[system] = Prefix(ids, tail, kv)
         return self._prefixes[system]

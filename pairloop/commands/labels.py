@@ -11,7 +11,8 @@ from pairloop.commands.options import JsonOpt
 from pairloop.console import RICH_PROGRESS, console, emit_json
 from pairloop.settings import get_settings
 from pairloop.usecases.context import Context
-from pairloop.usecases.label_errors import label_suspects, noise_experiment
+from pairloop.usecases.label_errors import AnnotatorFlags, label_suspects, noise_experiment
+from pairloop.usecases.rounds import adjudicate_suspects
 from store.errors import BadInput
 
 app = typer.Typer(help="Find verified labels that are likely wrong (confident learning); measure how well.",
@@ -33,11 +34,35 @@ def suspects(
     folds: int = FoldsOpt,
     seed: int = typer.Option(0, help="Random seed of the folds and the committees."),
     limit: int = typer.Option(30, min=0, help="Rows shown in the table (0: all; --json lists all)."),
+    send: bool = typer.Option(False, "--send", help="Send the flagged pairs to the adjudication project of the "
+                                                    "round (open, in Label Studio); its close waits for the rulings."),
+    round_id: int | None = typer.Option(None, "--round", help="The round --send uses (default: the newest)."),
+    by_annotator: bool = typer.Option(False, "--by-annotator", help="Also per annotator: its answers, those on "
+                                                                    "flagged pairs, and how often the flags doubt "
+                                                                    "them (which annotator the flags point at)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Verified labels the committee, trained without them, finds likely wrong; nothing in the store changes."""
+    """Verified labels the committee, trained without them, finds likely wrong; nothing in the store changes.
+
+    With --send, the flagged pairs go to a round's adjudication project, each with a note saying
+    why; their labels are kept, and the adjudicator's ruling decides the verified label."""
+    if round_id is not None and not send:
+        raise BadInput("--round names the round that --send sends to: give --send too")
+    if by_annotator and send:
+        raise BadInput("--by-annotator reports on the flags; --send routes them: give one of the two")
     with Context(get_settings(), RICH_PROGRESS) as ctx:
-        result = label_suspects(ctx, folds, seed)
+        if send:
+            sent = adjudicate_suspects(ctx, round_id, folds, seed)
+        else:
+            result = label_suspects(ctx, folds, seed, by_annotator)
+    if send:
+        if as_json:
+            emit_json(sent)
+        else:
+            console.print(f"{sent.flags.flagged} flagged labels: {len(sent.routed)} sent to the adjudication of round "
+                          f"{sent.round} (Label Studio project {sent.adjudication_project}), "
+                          f"{len(sent.already_routed)} there already")
+        return
     if as_json:
         emit_json(result)
         return
@@ -48,6 +73,20 @@ def suspects(
         for s in result.suspects[: limit or None]:
             table.add_row(str(s.pair_id), s.given, s.suggested, f"{s.quality:.3f}")
         console.print(table)
+    if result.annotators is not None:
+        _print_annotators(result.annotators)
+
+
+def _print_annotators(rows: list[AnnotatorFlags]) -> None:
+    table = Table(Column("annotator", no_wrap=True), "answers", "≠ verified", "on flagged", "= flagged",
+                  "≠ suggested", "doubted", title="per annotator, most doubted first",
+                  caption="≠ verified: answers other than the verified label; on flagged pairs: = flagged: "
+                          "answers equal to the flagged label, ≠ suggested: other than the committee's suggestion; "
+                          "doubted: ≠ suggested / answers")
+    for row in rows:
+        table.add_row(row.name, str(row.answers), str(row.against_verified), str(row.on_flagged),
+                      str(row.same_as_flagged), str(row.against_suggestion), f"{row.doubted_share:.1%}")
+    console.print(table)
 
 
 @app.command("noise-experiment")

@@ -1,4 +1,5 @@
-"""``pairloop llm label|agreement``: LLM proposals for a pair file, and their agreement with humans."""
+"""``pairloop llm label|agreement|adapt``: LLM proposals for a pair file, their agreement with humans, and a
+local model adapted to the humans' verdicts (:mod:`pairloop.commands.llm_adapt`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from pairloop.commands.llm_adapt import adapt
 from pairloop.commands.options import JsonOpt, RuleOpt
 from pairloop.console import RICH_PROGRESS, console, emit_json
 from pairloop.settings import get_settings
@@ -16,6 +18,7 @@ from store.verified import MajorityRule
 
 app = typer.Typer(help="Label pairs with an LLM and measure how far it agrees with humans.",
                   no_args_is_help=True)
+app.command("adapt")(adapt)
 
 InputOpt = typer.Option(..., "--input", "-i", help="Pair file (FBL TSV, or the project's CSV/JSONL).")
 FormatOpt = typer.Option(None, "--format", "-f", help="Input format; default: recognised from the header.")
@@ -86,6 +89,9 @@ def _print_agreement(m: AgreementResult) -> None:
     table.add_row("accuracy", f"{_fmt(m.accuracy)} (always the majority class: {_fmt(m.majority_baseline)}); "
                   f"agreed only {_fmt(m.accuracy_agreed)}")
     table.add_row("Cohen's kappa", _fmt(m.kappa))
+    if m.demonstration_pool is not None:
+        table.add_row("demonstrations alone", f"accuracy {_fmt(m.neighbours_accuracy)}, kappa "
+                      f"{_fmt(m.neighbours_kappa)} (their majority relation; pool of {m.demonstration_pool:,})")
     table.add_row("option letters chosen", f"{_inline(m.answer_positions)} (shuffled per vote)")
     table.add_row("fine code accuracy", f"{_fmt(m.fine_accuracy)} on {m.fine_pairs} pairs")
     threshold = ("closed: nothing is auto-accepted" if gate.threshold is None

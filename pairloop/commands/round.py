@@ -58,20 +58,38 @@ STATUS_ROWS = (("pairs", "pairs"), ("verified", "verified"), ("auto_accepted", "
 
 
 @app.command("status")
-def status(round_id: int | None = RoundArg, as_json: bool = JsonOpt) -> None:
+def status(
+    round_id: int | None = RoundArg,
+    flags: bool = typer.Option(True, "--flags/--no-flags", help="Flag the store's verified labels that are likely "
+                                                                "wrong (the first status after labels change trains "
+                                                                "5-fold committees)."),
+    as_json: bool = JsonOpt,
+) -> None:
     """Verified / pending / partly answered / disputed / adjudication counts, annotators (by e-mail) and agreement.
 
     Annotators are shown by the e-mail Label Studio gave for them (cached by `round start`,
     `round sync`, `round adjudicate` and `round close`), else by their actor id. "LLM votes
-    split" counts pairs on which the LLM's own votes disagreed (not a human dispute)."""
+    split" counts pairs on which the LLM's own votes disagreed (not a human dispute). The
+    pre-annotation line says whether the round pre-selected the LLM's answers in Label Studio
+    or showed them as suggestions, and why. Flagged labels (`pairloop labels suspects`; --json
+    lists them) can be sent to the round's adjudication with `pairloop labels suspects --send`."""
     with _context() as ctx:
-        data = rounds.round_status(ctx, round_id)
+        data = rounds.round_status(ctx, round_id, flags=flags)
     if as_json:
         emit_json(data)
         return
     table = Table(title=f"round {data.round} · {data.state} · {data.strategy}", show_header=False)
     for key, label in STATUS_ROWS:
         table.add_row(label, str(getattr(data, key)))
+    if data.flagged_sent:
+        table.add_row("flagged labels sent to adjudication", f"{len(data.flagged_sent)}, "
+                      f"{data.flagged_in_adjudication} awaiting a ruling")
+    if data.preannotation is not None:
+        table.add_row("LLM pre-annotation", f"{data.preannotation.policy}: {data.preannotation.reason}")
+    if data.label_flags is not None:
+        found = data.label_flags
+        table.add_row("labels flagged as likely wrong", f"{found.flagged} of {found.verified} verified (send them to "
+                      "adjudication: `pairloop labels suspects --send`)" if found.computed else found.note or "")
     if data.late_answers:
         table.add_row("late answers", f"{data.late_answers} (after the close: kept, not counted)")
     table.add_row("selected by", data.classifier_version or "")

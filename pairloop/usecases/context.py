@@ -50,7 +50,8 @@ class Context:
 
     def labeller(self, backend: str | None = None) -> Labeller:
         """The configured LLM labeller (``PAIRLOOP_LLM_*``), or ``backend`` instead of the
-        configured one; GGUF files are dequantised once into DATA_DIR/models. With a Ray cluster
+        configured one; GGUF files are dequantised once into DATA_DIR/models, and an adapter version
+        names the adapted model saved under DATA_DIR/models/llm-adapters. With a Ray cluster
         (``PAIRLOOP_RAY_ADDRESS``) it is a pool of ``PAIRLOOP_RAY_LLM_ACTORS`` actors, each
         building its own labeller there: nothing is loaded in this process."""
         settings = self.settings
@@ -68,6 +69,7 @@ class Context:
             "answer_mode": settings.llm_answer_mode,
             "batch_size": settings.llm_batch_size,
             "cache_dir": (settings.llm_model_cache or settings.data_path / "models").expanduser(),
+            "data_dir": settings.data_path,  # where an adapted model (`pairloop llm adapt`) is found
         }
         on_ray = self.cluster() is not None
         try:

@@ -3,6 +3,9 @@ humans' labels in it (`pairloop llm agreement`).
 
 The file's pairs are registered in the store (items and pairs, never its labels) so that the
 proposals are cached per pair, model and prompt version: a run that fails half-way resumes.
+A prompt version with demonstrations is given, for each pair, the most similar pairs among the
+store's human-verified labels (pair features as the classifier computes them), never one of the
+file's own pairs.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from annotator.agreement import Judged, store_report
+from annotator.agreement import Judged, accuracy_and_kappa, store_report
 from annotator.agreement import agreement as agreement_metrics
 from annotator.llm import Labeller, Proposal, propose_cached
+from annotator.llm.cache import pair_texts
+from annotator.llm.demonstrations import Demonstration, neighbours_vote, retrieve
 from annotator.llm.pairs import register_pairs
+from annotator.llm.prompts import get_template
 from annotator.trust_gate import TrustGate, latest_gate
 from pairloop.usecases.context import Context
 from store.errors import BadInput
@@ -29,7 +35,9 @@ from store.formats import read_pairs
 from store.formats.records import PairRow
 from store.formats.truth import labelled_rows
 from store.taxonomy import mirror_fine
-from store.verified import MajorityRule
+from store.verified import MajorityRule, verified_labels
+
+HUMAN_BASES = ("majority", "adjudication")  # verified by people, not auto-accepted from an LLM
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
 OUTPUT_COLUMNS = ("item_a", "item_b", "item_source", "title_a", "title_b", "status", "proposed_relation",
@@ -102,6 +110,11 @@ class AgreementResult(BaseModel):
     answer_positions: dict[str, int] = Field(description="Option letters the votes chose (position bias).")
     latency_s_per_pair: float
     prompt_tokens_per_pair: float
+    demonstration_pool: int | None = Field(None, description="Human-verified pairs the demonstrations were "
+                                           "retrieved from (null: the prompt version shows none).")
+    neighbours_accuracy: float | None = Field(None, description="Accuracy of the demonstrations alone: each pair "
+                                              "answered with the relation most of its demonstrations carry.")
+    neighbours_kappa: float | None = Field(None, description="Cohen's kappa of the demonstrations alone.")
     input: str = Field(description="The pair file.")
     limit: int | None
     rule: MajorityRule = Field(description="The majority rule of the human label.")
@@ -117,7 +130,7 @@ def label_file(ctx: Context, input_path: Path, out: Path, fmt: str | None = None
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise BadInput("the output file must end in .csv or .jsonl", out)
     rows = list(islice(read_pairs(input_path, fmt), limit))
-    labeller, ids, proposals = _propose(ctx, rows)
+    labeller, ids, proposals, _ = _propose(ctx, rows)
     with ctx.engine.connect() as conn:
         gate = latest_gate(conn, labeller.model_name, labeller.prompt_version)
     records = [_record(row, proposals[pid], reversed_, gate) for row, (pid, reversed_) in zip(rows, ids, strict=True)]
@@ -149,18 +162,21 @@ def agreement(ctx: Context, input_path: Path, fmt: str | None = None, limit: int
     pairs = list(islice(labelled, limit))
     if not pairs:
         raise BadInput("no pair in the file has a human majority label", input_path)
-    _, ids, proposals = _propose(ctx, [row for row, _ in pairs])
+    labeller, ids, proposals, pool = _propose(ctx, [row for row, _ in pairs])
     judged = [
         Judged(proposals[pid], truth.relation.value, _in_file_order(truth.fine_code, reversed_))
         for (_, truth), (pid, reversed_) in zip(pairs, ids, strict=True)
     ]
     metrics = agreement_metrics(judged, target_precision or settings.llm_target_precision)
     metrics.update(input=str(input_path), limit=limit, rule=rule.value)
+    neighbours = _neighbours_alone(labeller, [pid for pid, _ in ids], [t.relation.value for _, t in pairs])
     with ctx.engine.begin() as conn:
         report_id = store_report(conn, metrics)
     folder = out or settings.data_path / "reports" / f"agreement-{report_id}"
     json_path, png_path = folder / "agreement.json", folder / "confusion.png"
-    result = AgreementResult(**metrics, report_id=report_id, files=[str(json_path), str(png_path)])
+    result = AgreementResult(**metrics, demonstration_pool=pool, neighbours_accuracy=neighbours[0],
+                             neighbours_kappa=neighbours[1], report_id=report_id,
+                             files=[str(json_path), str(png_path)])
     document = json.dumps(result.model_dump(mode="json", exclude={"files"}), indent=2, ensure_ascii=False) + "\n"
     write_together({
         json_path: lambda staging: staging.write_text(document, encoding="utf-8"),
@@ -169,15 +185,59 @@ def agreement(ctx: Context, input_path: Path, fmt: str | None = None, limit: int
     return result
 
 
-def _propose(ctx: Context, rows: Sequence[PairRow]) -> tuple[Labeller, list[tuple[int, bool]], dict[int, Proposal]]:
-    """Register the rows' pairs and ask the configured LLM about each distinct one (cached)."""
+def _propose(ctx: Context, rows: Sequence[PairRow]
+             ) -> tuple[Labeller, list[tuple[int, bool]], dict[int, Proposal], int | None]:
+    """Register the rows' pairs and ask the configured LLM about each distinct one (cached); the
+    last value is the size of the demonstration pool (None: the prompt version shows none)."""
     with ctx.engine.begin() as conn:
         ids = register_pairs(conn, rows)
     labeller = ctx.labeller()
     unique = list(dict.fromkeys(pid for pid, _ in ids))
+    pool = give_demonstrations(ctx, labeller, unique)
     with ctx.progress.task(f"LLM labelling ({labeller.model_name})", len(unique)) as advance:
         proposals = propose_cached(ctx.engine, labeller, unique, advance)
-    return labeller, ids, proposals
+    return labeller, ids, proposals, pool
+
+
+def give_demonstrations(ctx: Context, labeller: Labeller, asked: Sequence[int]) -> int | None:
+    """For a prompt version with k demonstrations, hand the labeller the k store pairs with
+    human-verified labels most similar to each asked pair; the asked pairs are never among them.
+    Returns the pool size."""
+    shots = get_template(labeller.prompt_version).shots
+    if not shots:
+        return None
+    if not hasattr(labeller, "demonstrations"):
+        raise BadInput(f"prompt version {labeller.prompt_version} shows demonstrations: only the local "
+                       "backend in this process has them (unset PAIRLOOP_RAY_ADDRESS)")
+    from classifier.data import store_pairs
+    from classifier.encoders import make_encoder
+    from classifier.features import PARTS, PairFeaturiser
+
+    settings, excluded = ctx.settings, set(asked)
+    with ctx.engine.connect() as conn:
+        verified, _ = verified_labels(conn, settings.majority_rule, min_agreeing=settings.min_agreeing)
+        pool_ids = [pid for pid, label in verified.items() if label.basis in HUMAN_BASES and pid not in excluded]
+        texts = pair_texts(conn, pool_ids)
+        pairs = store_pairs(conn, [*pool_ids, *asked])
+    if not pool_ids:
+        raise BadInput(f"prompt version {labeller.prompt_version} shows demonstrations, and the store has no "
+                       "human-verified label outside the pairs asked about (import labels first)")
+    featuriser = PairFeaturiser(make_encoder(), PARTS).fit(pairs.items)
+    vectors = featuriser.features(featuriser.encode(pairs.items), pairs.ia, pairs.ib)
+    pool = [Demonstration.of(texts[pid], verified[pid].relation, verified[pid].fine_code) for pid in pool_ids]
+    n = len(pool)
+    labeller.demonstrations = retrieve([str(pid) for pid in asked], vectors[n:], pool, vectors[:n], shots)
+    return n
+
+
+def _neighbours_alone(labeller: Labeller, pair_ids: list[int], truth: list[str]) -> tuple[float | None, float | None]:
+    """Accuracy and kappa of answering each pair with its demonstrations' majority relation
+    (None, None: the prompt version shows none)."""
+    shots = get_template(labeller.prompt_version).shots
+    if not shots:
+        return None, None
+    shown = labeller.demonstrations  # type: ignore[attr-defined]  (set by give_demonstrations)
+    return accuracy_and_kappa(truth, [neighbours_vote(shown[str(pid)][:shots]).value for pid in pair_ids])
 
 
 def _in_file_order(fine_code: int | None, reversed_: bool) -> int | None:

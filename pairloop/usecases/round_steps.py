@@ -19,8 +19,9 @@ steps are defined here.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,19 +29,29 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from annotator.adjudication import RulingReport, read_rulings, route
+from annotator.adjudication import RouteReport, RulingReport, read_rulings, route
 from annotator.agreement import accuracy_and_kappa
 from annotator.inter_annotator import AnnotatorScore, human_agreement
 from annotator.label_studio import LabelStudio
 from annotator.llm import Labeller
+from annotator.llm import Proposal as LlmAnswer
 from annotator.llm.cache import cached
-from annotator.push import model_version, push_round_pairs, stored_proposals
+from annotator.push import (
+    Measured,
+    PreannotationPolicy,
+    model_version,
+    preannotation_policy,
+    push_round_pairs,
+    reported_agreement,
+    stored_proposals,
+)
 from annotator.reconcile import SyncReport, reconcile
 from annotator.trust_gate import TrustGate, fit_gate, samples_of
 from annotator.webhooks import actor_of
 from pairloop import service
 from pairloop.settings import Settings
 from pairloop.usecases.context import Context
+from pairloop.usecases.label_errors import LabelFlags
 from pairloop.usecases.proposals import ProposalReport, propose_labels
 from pairloop.usecases.training import Retrained, load_or_train
 from store.errors import BadInput, Conflict, NotFound
@@ -164,10 +175,9 @@ def pool_shortlister(ctx: Context) -> Shortlister:
 # --- propose, with the trust gate calibrated on what humans verified --------------------------------
 
 
-def calibrate_gate(ctx: Context, model: str, prompt_version: str) -> TrustGate:
-    """Fit the auto-accept threshold (for ``PAIRLOOP_LLM_TARGET_PRECISION``) on pairs that have
-    both this model's proposal and a human-verified label (auto-accepted LLM labels never
-    calibrate the gate)."""
+def human_judged(ctx: Context, model: str, prompt_version: str) -> list[tuple[LlmAnswer, str]]:
+    """(this model's proposal, the human-verified relation) for every pair that has both
+    (auto-accepted LLM labels are not human evidence)."""
     rule, min_agreeing = ctx.settings.majority_rule, ctx.settings.min_agreeing
     with ctx.engine.connect() as conn:
         pair_ids = conn.execute(select(LlmProposal.pair_id).where(
@@ -180,7 +190,35 @@ def calibrate_gate(ctx: Context, model: str, prompt_version: str) -> TrustGate:
         label = decide(pair_id, human, rule, min_agreeing) if human else None
         if label is not None:
             judged.append((proposals[pair_id], label.relation.value))
+    return judged
+
+
+def calibrate_gate(ctx: Context, model: str, prompt_version: str) -> TrustGate:
+    """Fit the auto-accept threshold (for ``PAIRLOOP_LLM_TARGET_PRECISION``) on pairs that have
+    both this model's proposal and a human-verified label."""
+    judged = human_judged(ctx, model, prompt_version)
     return fit_gate(model, prompt_version, samples_of(judged), ctx.settings.llm_target_precision)
+
+
+def preannotation(ctx: Context, model: str | None, prompt_version: str | None) -> PreannotationPolicy:
+    """Whether this proposer's answers would be pre-selected now (``PAIRLOOP_LLM_PRESELECT_*``),
+    judged on the larger of two measurements: its newest agreement report, and its proposals
+    against the store's human-verified labels."""
+    settings = ctx.settings
+    measured = []
+    if model is not None and prompt_version is not None:
+        with ctx.engine.connect() as conn:
+            report = reported_agreement(conn, model, prompt_version)
+        answered = [(p.relation.value, truth) for p, truth in human_judged(ctx, model, prompt_version)
+                    if p.relation is not None]
+        if answered:
+            accuracy, kappa = accuracy_and_kappa([t for _, t in answered], [p for p, _ in answered])
+            majority = Counter(t for _, t in answered).most_common(1)[0][1] / len(answered)
+            measured.append(Measured("the store's verified labels", len(answered), accuracy, kappa, majority))
+        if report is not None:
+            measured.append(report)
+    return preannotation_policy(model, prompt_version, measured, settings.llm_preselect_min_kappa,
+                                settings.llm_preselect_min_pairs)
 
 
 def propose(ctx: Context, round_id: int, labeller: Labeller) -> ProposalReport:
@@ -200,11 +238,20 @@ def propose(ctx: Context, round_id: int, labeller: Labeller) -> ProposalReport:
 # --- push to Label Studio ---------------------------------------------------------------------------
 
 
+def round_preannotation(round_: Round) -> PreannotationPolicy | None:
+    """The pre-annotation policy a round was pushed with (null: not pushed yet, or pushed before
+    rounds recorded one)."""
+    recorded = (round_.params or {}).get("preannotation")
+    return PreannotationPolicy(**recorded) if recorded else None
+
+
 def push(ctx: Context, round_id: int, studio: LabelStudio, labeller_id: tuple[str, str] | None) -> int:
     """Create the round's project once (``PAIRLOOP_ANNOTATORS_PER_PAIR`` answers per task, its
     webhook pointed at the service), then push every pair the gate did not accept.
 
-    ``labeller_id`` is (model, prompt version) of the proposals to show as pre-annotations.
+    ``labeller_id`` is (model, prompt version) of the proposals to show. They are pre-selected
+    only when the pre-annotation policy decided for the round (once, before its project is
+    created, and recorded in its ``params``) is ``preselect``; otherwise they are shown as text.
     Returns the project id; the round is then ``verifying``.
     """
     engine, overlap = ctx.engine, ctx.settings.annotators_per_pair
@@ -213,7 +260,12 @@ def push(ctx: Context, round_id: int, studio: LabelStudio, labeller_id: tuple[st
         pair_ids = round_pair_ids(conn, round_id, (RoundPairStatus.SELECTED, RoundPairStatus.PROPOSED,
                                                    RoundPairStatus.PUSHED))
         shown = stored_proposals(conn, pair_ids, *labeller_id) if labeller_id else {}
-    version = model_version(*labeller_id) if labeller_id else "no-llm"
+    model, prompt_version = labeller_id or (None, None)
+    policy = round_preannotation(round_)
+    if policy is None or (policy.model, policy.prompt_version) != (model, prompt_version):
+        policy = preannotation(ctx, model, prompt_version)  # decided once: a resumed push keeps it
+        remember(engine, round_id, preannotation=asdict(policy))
+    version = model_version(*labeller_id) if policy.preselects and labeller_id else None
     project_id = round_.ls_project_id
     if project_id is None:
         project_id = studio.create_project(f"pairloop round {round_id}", version, overlap,
@@ -253,6 +305,7 @@ class PairProgress:
     partly_answered: list[int]
     disputed: list[int]
     in_adjudication: list[int]
+    flagged_in_adjudication: list[int]
 
     def undecided(self) -> dict[str, list[int]]:
         """The pairs a round may not close with (without ``force``), by reason; only non-empty reasons."""
@@ -261,7 +314,7 @@ class PairProgress:
 
 # Why a pair keeps a round from closing → the count (of PairProgress and RoundStatus) that holds it.
 UNDECIDED = {"unanswered": "pending", "partly answered": "partly_answered", "disputed": "disputed",
-             "in adjudication": "in_adjudication"}
+             "in adjudication": "in_adjudication", "flagged, awaiting a ruling": "flagged_in_adjudication"}
 
 
 def pair_progress(conn: Connection, round_: Round, settings: Settings) -> PairProgress:
@@ -283,7 +336,25 @@ def pair_progress(conn: Connection, round_: Round, settings: Settings) -> PairPr
         partly_answered=[p for p in waiting if answers.get(p) and p not in disputed],
         disputed=[p for p in waiting if p in disputed],
         in_adjudication=[p for p, s in statuses.items() if s == RoundPairStatus.ADJUDICATING and p not in verified],
+        flagged_in_adjudication=awaiting_ruling(conn, round_.id, flagged_of(round_)),
     )
+
+
+def flagged_of(round_: Round) -> list[int]:
+    """Pairs whose verified label was flagged as likely wrong and sent to this round's adjudication."""
+    return list((round_.params or {}).get("flagged", []))
+
+
+def awaiting_ruling(conn: Connection, round_id: int, pair_ids: Sequence[int]) -> list[int]:
+    """The pairs without a standing ruling (an adjudicator's label, not withdrawn) in this round."""
+    if not pair_ids:
+        return []
+    rows = conn.execute(select(Label.pair_id, Label.ls_annotation_id, Label.verdict)
+                        .where(Label.round_id == round_id, Label.adjudication.is_(True),
+                               Label.pair_id.in_(list(pair_ids)), Label.late.is_(False)).order_by(Label.id))
+    latest = {annotation: (pair, verdict) for pair, annotation, verdict in rows}  # each ruling's newest state
+    ruled = {pair for pair, verdict in latest.values() if verdict == Verdict.LABEL.value}
+    return [p for p in pair_ids if p not in ruled]
 
 
 EXAMPLES = 5  # pair ids named per reason when a close is refused
@@ -331,6 +402,8 @@ class RoundFigures(BaseModel):
     disputed: int = Field(description="Pairs whose answers are all in without a verified label, "
                                       "not sent to adjudication yet.")
     in_adjudication: int = Field(description="Pairs waiting for an adjudicator's ruling.")
+    flagged_in_adjudication: int = Field(0, description="Pairs whose verified label was flagged as likely wrong, "
+                                                        "sent to this round's adjudication, still without a ruling.")
     adjudicated: int = Field(description="Pairs an adjudicator decided.")
     unsure: int = Field(description="Pairs some annotator answered \"unsure\" and no human labelled yet.")
     inter_annotator_alpha: float | None = Field(description="Krippendorff's alpha of the human answers.")
@@ -354,6 +427,15 @@ class RoundStatus(RoundFigures):
                                              "its proposal is marked disputed. Not a human dispute: see disputed.")
     late_answers: int = Field(0, description="Answers (and their changes and deletions) that arrived after the "
                                              "round closed: stored, flagged late, never counted.")
+    preannotation: PreannotationPolicy | None = Field(
+        None, description="How the round showed the LLM's proposals: `preselect` (pre-selected in Label Studio) "
+                          "or `suggest` (as text, nothing pre-selected; `none`: no LLM), why, and the measured "
+                          "agreement it was decided on. Null: not pushed yet, or pushed before rounds recorded it.")
+    flagged_sent: list[int] = Field(default_factory=list, description="Pairs whose verified label was flagged as "
+                                                                       "likely wrong and sent to this round's "
+                                                                       "adjudication (`labels suspects --send`).")
+    label_flags: LabelFlags | None = Field(None, description="Verified labels of the whole store flagged as likely "
+                                                             "wrong (confident learning); null unless asked for.")
     metrics: dict[str, Any] | None = Field(description="The round's recorded metrics: the selection's "
                                                        "while it is open, the closing's once closed.")
 
@@ -406,12 +488,15 @@ def status(ctx: Context, round_id: int | None = None) -> RoundStatus:
         without_majority=len(humans.disagreements) if humans else 0,
         disputed=len(progress.disputed),
         in_adjudication=len(progress.in_adjudication),
+        flagged_in_adjudication=len(progress.flagged_in_adjudication),
         adjudicated=sum(1 for v in verified.values() if v.basis == "adjudication"),
         annotators=[Annotator(**dict(a), name=names.get(a.actor, a.actor))
                     for a in humans.annotators] if humans else [],
         inter_annotator_alpha=humans.alpha if humans else None,
         llm_vs_human=_llm_vs_human(ctx, votes, proposals),
         late_answers=late,
+        preannotation=round_preannotation(round_),
+        flagged_sent=flagged_of(round_),
         metrics=round_.metrics,
     )
 
@@ -479,16 +564,39 @@ def adjudicate(ctx: Context, round_: Round, studio: LabelStudio) -> Adjudication
         disputed = pair_progress(conn, round_, settings).disputed if round_.state != RoundState.CLOSED else []
     routed, already = 0, 0
     if disputed:
-        if project_id is None:
-            project_id = studio.create_project(
-                f"pairloop round {round_.id} · adjudication", None, overlap=1,
-                description=f"Pairs the annotators of round {round_.id} did not agree on: your answer "
-                            "decides each pair.", adjudication=True)
-            remember(engine, round_.id, adjudication_project=project_id)
-            service.register_webhook(settings, studio, project_id)
+        project_id = adjudication_project(ctx, round_, studio)
         report = route(engine, studio, round_.id, project_id, disputed, annotator_names(engine, studio))
         with engine.begin() as conn:
             set_pair_status(conn, round_.id, dict.fromkeys(disputed, RoundPairStatus.ADJUDICATING))
         routed, already = len(report.routed), len(report.already)
     return AdjudicationReport(round=round_.id, adjudication_project=project_id, rulings=rulings,
                               routed=routed, already_routed=already)
+
+
+def adjudication_project(ctx: Context, round_: Round, studio: LabelStudio) -> int:
+    """The round's adjudication project, created on first need (its webhook pointed at the service)."""
+    with ctx.engine.connect() as conn:
+        project_id = (get_round(conn, round_.id).params or {}).get("adjudication_project")
+    if project_id is None:
+        project_id = studio.create_project(
+            f"pairloop round {round_.id} · adjudication", None, overlap=1,
+            description=f"Pairs of round {round_.id} whose annotators did not agree, and verified labels flagged "
+                        "as likely wrong: your answer decides each pair.", adjudication=True)
+        remember(ctx.engine, round_.id, adjudication_project=project_id)
+        service.register_webhook(ctx.settings, studio, project_id)
+    return project_id
+
+
+def send_flagged(ctx: Context, round_: Round, studio: LabelStudio, notes: Mapping[int, str]) -> RouteReport:
+    """Send pairs whose verified label was flagged (``notes``: why, shown to the adjudicator) to
+    the round's adjudication project, and record them in the round (``params["flagged"]``), so
+    that the round waits for their rulings before it closes. Their labels stay as they are: the
+    ruling, stored as an adjudication, decides. Idempotent: a pair is routed once."""
+    if round_.state != RoundState.VERIFYING:
+        raise Conflict(f"round {round_.id} is {round_.state}: flagged pairs go to the adjudication of a round "
+                       "that is in Label Studio and open (start the next one with `pairloop round start`)")
+    project_id = adjudication_project(ctx, round_, studio)
+    with ctx.engine.connect() as conn:  # after the project is recorded: params re-read
+        flagged = flagged_of(get_round(conn, round_.id))
+    remember(ctx.engine, round_.id, flagged=sorted({*flagged, *notes}))
+    return route(ctx.engine, studio, round_.id, project_id, list(notes), annotator_names(ctx.engine, studio), notes)

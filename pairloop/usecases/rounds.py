@@ -24,6 +24,7 @@ from active_learning.strategies import DEFAULT_STRATEGY
 from annotator.reconcile import SyncReport
 from pairloop.usecases import round_steps as steps
 from pairloop.usecases.context import Context
+from pairloop.usecases.label_errors import LabelFlags, label_flags
 from pairloop.usecases.proposals import ProposalReport
 from pairloop.usecases.round_steps import (
     AdjudicationReport,
@@ -39,8 +40,8 @@ from store.states import RoundState
 
 __all__ = [
     "AdjudicationReport", "Annotator", "LlmVsHuman", "RoundClosed", "RoundMetrics", "RoundStart", "RoundStatus",
-    "RoundSummary", "RoundSync", "adjudicate_round", "close_round", "list_rounds", "round_status", "start_round",
-    "sync_round",
+    "RoundSummary", "RoundSync", "SuspectsSent", "adjudicate_round", "adjudicate_suspects", "close_round",
+    "list_rounds", "round_status", "start_round", "sync_round",
 ]
 
 
@@ -86,10 +87,44 @@ def start_round(ctx: Context, strategy: str = DEFAULT_STRATEGY, size: int = 30, 
                       status=steps.status(ctx, round_id))
 
 
-def round_status(ctx: Context, round_id: int | None = None) -> RoundStatus:
+def round_status(ctx: Context, round_id: int | None = None, flags: bool = False) -> RoundStatus:
     """Where a round (default: the newest) stands, annotators by the e-mails the store cached
-    (push, sync, adjudication and close cache them)."""
-    return steps.status(ctx, round_id)
+    (push, sync, adjudication and close cache them); with ``flags``, also the store's verified
+    labels that confident learning finds likely wrong (kept per verified set, so only the first
+    status after labels change trains the committees; a note instead when labels are too few)."""
+    status = steps.status(ctx, round_id)
+    if flags:
+        status.label_flags = label_flags(ctx)
+    return status
+
+
+class SuspectsSent(BaseModel):
+    """Flagged verified labels sent to a round's adjudication project."""
+
+    round: int
+    adjudication_project: int
+    flags: LabelFlags
+    routed: list[int] = Field(description="Flagged pairs sent to the adjudication project now.")
+    already_routed: list[int] = Field(description="Flagged pairs the project held already.")
+
+
+def adjudicate_suspects(ctx: Context, round_id: int | None = None, folds: int = 5, seed: int = 0) -> SuspectsSent:
+    """Send the verified labels flagged as likely wrong to the adjudication project of a round
+    (default: the newest) that is open in Label Studio; the round then waits for their rulings
+    before it closes. Nothing is sent when the verified labels are too few to flag."""
+    with ctx.engine.connect() as conn:
+        round_ = steps.get_round(conn, round_id)
+    flags = label_flags(ctx, folds, seed)
+    if not flags.computed:
+        raise Conflict(f"nothing to send: {flags.note}")
+    notes = {s.pair_id: f"Flagged as a likely wrong label: verified {s.given}, a committee that never saw it "
+                        f"suggests {s.suggested} (label quality {s.quality:.2f})." for s in flags.suspects}
+    with _kept("run `pairloop labels suspects --send` again"):
+        report = steps.send_flagged(ctx, round_, ctx.studio(), notes)
+    with ctx.engine.connect() as conn:
+        project = (steps.get_round(conn, round_.id).params or {})["adjudication_project"]
+    return SuspectsSent(round=round_.id, adjudication_project=project, flags=flags, routed=report.routed,
+                        already_routed=report.already)
 
 
 class RoundSync(SyncReport):

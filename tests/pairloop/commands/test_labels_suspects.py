@@ -1,5 +1,6 @@
 """``pairloop labels suspects``: verified labels flipped on purpose in the store are flagged, and
-flagging changes nothing in the store (SQLite and PostgreSQL)."""
+flagging changes nothing in the store (SQLite and PostgreSQL); ``--by-annotator`` points at the
+annotator whose answers are wrong most often."""
 
 from __future__ import annotations
 
@@ -12,17 +13,24 @@ from sqlalchemy.orm import aliased
 
 from classifier.label_errors import detection, inject_noise
 from pairloop.sample.catalogue import write_sample
+from pairloop.settings import get_settings
 from store.db import make_engine
 from store.models import Item, Pair
+from store.taxonomy import RELATIONS
+
+
+def truth_rows(tmp_path, pairs: int) -> list[dict[str, str]]:
+    """``pairs`` rows of the sample catalogue's truth file, drawn at random (seed 0)."""
+    sample = write_sample(tmp_path / "sample")
+    with sample.truth.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    return [rows[i] for i in np.sort(np.random.default_rng(0).choice(len(rows), pairs, replace=False))]
 
 
 def write_noisy_labels(tmp_path, pairs: int = 300, share: float = 0.1) -> tuple:
     """``pairs`` of the sample catalogue's truth as labels of two agreeing annotators, ``share`` of
     them flipped (both answers): the file, and each pair's (given, true) label by its item ids."""
-    sample = write_sample(tmp_path / "sample")
-    with sample.truth.open(encoding="utf-8", newline="") as stream:
-        rows = list(csv.DictReader(stream))
-    rows = [rows[i] for i in np.sort(np.random.default_rng(0).choice(len(rows), pairs, replace=False))]
+    rows = truth_rows(tmp_path, pairs)
     noisy, _flipped = inject_noise(np.array([r["relation"] for r in rows], dtype=object), share, seed=0)
     path = tmp_path / "labels.csv"
     labels = {}
@@ -70,6 +78,67 @@ def test_suspects_flags_the_flipped_verified_labels_and_changes_nothing(cli, db_
 
     table = cli("labels", "suspects", "--folds", "4", "--limit", "3").stdout
     assert f"{result['flagged']} of 300 verified labels flagged" in " ".join(table.split())
+
+
+def write_annotators(tmp_path, error_rates: dict[str, float], pairs: int = 300, everyone: bool = False) -> tuple:
+    """``pairs`` of the sample's truth, each answered by one annotator in turn (``everyone``: by
+    all), each answer wrong (another relation) with its annotator's error rate: the labels file,
+    and the wrong answers per annotator."""
+    rng = np.random.default_rng(1)
+    path, wrong = tmp_path / "annotators.csv", dict.fromkeys(error_rates, 0)
+    rows = truth_rows(tmp_path, pairs)
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for index, row in enumerate(rows):
+            for actor in list(error_rates) if everyone else [list(error_rates)[index % len(error_rates)]]:
+                answer = row
+                if rng.random() < error_rates[actor]:
+                    other = str(rng.choice([r for r in RELATIONS if r != row["relation"]]))
+                    answer, wrong[actor] = {**row, "relation": other, "fine_code": ""}, wrong[actor] + 1
+                writer.writerow({**answer, "actor": actor})
+    return path, wrong
+
+
+def test_by_annotator_points_at_the_noisiest_annotator(sqlite_cli, tmp_path, monkeypatch):
+    """One answer per pair (a single annotator verifies): the flags doubt the noisy annotator's
+    answers far more often than the others'."""
+    monkeypatch.setenv("PAIRLOOP_MIN_AGREEING", "1")
+    get_settings.cache_clear()
+    path, _wrong = write_annotators(tmp_path, {"ada": 0.0, "ben": 0.03, "cleo": 0.3})
+    sqlite_cli("import", "labels", path)
+    result = json.loads(sqlite_cli("labels", "suspects", "--folds", "4", "--by-annotator", "--json").stdout)
+
+    rows = {row["actor"]: row for row in result["annotators"]}
+    assert [row["actor"] for row in result["annotators"]][0] == "cleo" and set(rows) == {"ada", "ben", "cleo"}
+    assert all(row["answers"] == 100 and row["against_verified"] == 0 for row in rows.values())
+    assert sum(row["on_flagged"] for row in rows.values()) == result["flagged"]
+    cleo, others = rows["cleo"], [rows["ada"], rows["ben"]]
+    assert all(cleo["doubted_share"] >= 2 * row["doubted_share"] for row in others), rows
+    assert all(cleo["same_as_flagged"] >= 2 * row["same_as_flagged"] for row in others), rows
+    assert cleo["doubted_share"] == round(cleo["against_suggestion"] / cleo["answers"], 4)
+
+    plain = json.loads(sqlite_cli("labels", "suspects", "--folds", "4", "--json").stdout)
+    assert plain["annotators"] is None and plain["suspects"] == result["suspects"]  # the kept flagging
+    table = " ".join(sqlite_cli("labels", "suspects", "--folds", "4", "--by-annotator", "--limit", "1").stdout.split())
+    assert "per annotator, most doubted first" in table and "cleo" in table
+    message = " ".join(sqlite_cli("labels", "suspects", "--by-annotator", "--send", expect=2).stderr.split())
+    assert "--by-annotator reports on the flags" in message
+
+
+def test_by_annotator_where_a_majority_outvotes_the_noisy_annotator(sqlite_cli, tmp_path):
+    """Three answers a pair, two agreeing needed: the noisy annotator's wrong answers are outvoted,
+    so they show as answers against the verified label, and the flags' verified labels are the
+    careful annotators' answers."""
+    path, wrong = write_annotators(tmp_path, {"ada": 0.0, "ben": 0.0, "cleo": 0.3}, pairs=200, everyone=True)
+    sqlite_cli("import", "labels", path)
+    result = json.loads(sqlite_cli("labels", "suspects", "--folds", "4", "--by-annotator", "--json").stdout)
+
+    rows = {row["actor"]: row for row in result["annotators"]}
+    assert result["verified"] == 200 and all(row["answers"] == 200 for row in rows.values())
+    assert {actor: row["against_verified"] for actor, row in rows.items()} == wrong and wrong["cleo"] > 40
+    for careful in (rows["ada"], rows["ben"]):
+        assert careful["on_flagged"] == careful["same_as_flagged"] == careful["against_suggestion"] == result["flagged"]
 
 
 def test_suspects_needs_enough_labels_per_fold(cli, tmp_path):

@@ -132,8 +132,8 @@ def test_selection_proposals_gate_status_and_close(ctx):
         recorded = conn.execute(select(Round.metrics).where(Round.id == round_id)).scalar_one()
     assert recorded == closed.metrics.model_dump(mode="json")
     assert set(recorded) == {"pairs", "verified", "auto_accepted", "pending", "partly_answered", "without_majority",
-                             "disputed", "in_adjudication", "adjudicated", "unsure", "inter_annotator_alpha",
-                             "llm_vs_human", "annotators", "classifier", "forced"}
+                             "disputed", "in_adjudication", "flagged_in_adjudication", "adjudicated", "unsure",
+                             "inter_annotator_alpha", "llm_vs_human", "annotators", "classifier", "forced"}
     assert set(recorded["classifier"]) >= {"version", "retrained", "n_labels", "test_macro_f1"}
     assert recorded["forced"] is False and recorded["classifier"]["retrained"] is True
     assert rounds.round_status(ctx, round_id).metrics == recorded
