@@ -99,6 +99,8 @@ def _print_agreement(m: AgreementResult) -> None:
     table.add_row(f"trust gate (precision ≥ {gate.target_precision})",
                   f"{threshold} (fitted on {split.calibration} pairs); on the other {split.held_out}: "
                   f"coverage {_fmt(m.gate_coverage)}, precision {_fmt(m.gate_precision)}")
+    if m.preannotation is not None:
+        table.add_row("pre-annotation in rounds", f"{m.preannotation.policy}: {m.preannotation.reason}")
     table.add_row("report", f"#{m.report_id}: " + ", ".join(m.files))
     console.print(table)
 

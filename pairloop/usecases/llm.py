@@ -27,6 +27,7 @@ from annotator.llm.cache import pair_texts
 from annotator.llm.demonstrations import Demonstration, neighbours_vote, retrieve
 from annotator.llm.pairs import register_pairs
 from annotator.llm.prompts import get_template
+from annotator.push import PreannotationPolicy
 from annotator.trust_gate import TrustGate, latest_gate
 from pairloop.usecases.context import Context
 from store.errors import BadInput
@@ -115,6 +116,10 @@ class AgreementResult(BaseModel):
     neighbours_accuracy: float | None = Field(None, description="Accuracy of the demonstrations alone: each pair "
                                               "answered with the relation most of its demonstrations carry.")
     neighbours_kappa: float | None = Field(None, description="Cohen's kappa of the demonstrations alone.")
+    preannotation: PreannotationPolicy | None = Field(
+        None, description="Whether rounds would now pre-select this model + prompt version's answers in Label "
+        "Studio (preselect) or show them as suggestions (suggest), and why: judged on the larger of this report "
+        "and the store's verified labels.")
     input: str = Field(description="The pair file.")
     limit: int | None
     rule: MajorityRule = Field(description="The majority rule of the human label.")
@@ -174,8 +179,11 @@ def agreement(ctx: Context, input_path: Path, fmt: str | None = None, limit: int
         report_id = store_report(conn, metrics)
     folder = out or settings.data_path / "reports" / f"agreement-{report_id}"
     json_path, png_path = folder / "agreement.json", folder / "confusion.png"
+    from pairloop.usecases.round_steps import preannotation
+
+    policy = preannotation(ctx, metrics["model"], metrics["prompt_version"])
     result = AgreementResult(**metrics, demonstration_pool=pool, neighbours_accuracy=neighbours[0],
-                             neighbours_kappa=neighbours[1], report_id=report_id,
+                             neighbours_kappa=neighbours[1], preannotation=policy, report_id=report_id,
                              files=[str(json_path), str(png_path)])
     document = json.dumps(result.model_dump(mode="json", exclude={"files"}), indent=2, ensure_ascii=False) + "\n"
     write_together({

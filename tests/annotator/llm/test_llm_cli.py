@@ -26,6 +26,8 @@ def test_agreement_then_label_on_real_fbl_pairs(llm_cli, sqlite_url, datasets, t
     assert m["human_relations"] == {"unrelated": 2, "complementary": 2}  # the file's first 4 majorities
     # four pairs can never prove 95% precision: the gate stays closed
     assert m["gate"]["threshold"] is None and m["gate_coverage"] == 0
+    # four pairs have not earned pre-selection: rounds would show this proposer as a suggestion
+    assert m["preannotation"]["policy"] == "suggest" and m["preannotation"]["reason"]
     assert json.loads((report / "agreement.json").read_text())["kappa"] == m["kappa"]
     assert (report / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert rows_of(sqlite_url, LlmProposal) == 4 and rows_of(sqlite_url, AgreementReport) == 1
