@@ -3,9 +3,10 @@
 Unlike BundleRec there is no annotator cutting bundles out of a session: the whole order
 is what was bought together, so an order is both the session (exposures, co-occurrence)
 and the bundle (the graph's evidence and the held-out targets). Orders are split whole, as
-BundleRec sessions are. The catalogue is the products that appear in the order file (the
-other ~32,000 Instacart products are never bought here and could not be targets); a
-product's category path is its department and aisle, so the aisle is its kind.
+BundleRec sessions are. Every product of ``products.csv`` is a candidate, bought or not:
+narrowing the catalogue to the products of the order file would use the held-out orders to
+choose the candidates. A product's category path is its department and aisle, so the aisle is
+its kind.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ def load_baskets(directory: Path) -> BundleDomain:
     if not instacart.is_instacart_dir(directory) or not (directory / instacart.BASKETS).exists():
         raise BadInput(f"not an Instacart folder (needs products.csv and {instacart.BASKETS})", directory)
     orders = instacart.read_baskets(directory)
-    bought = {product for products in orders.values() for product in products}
     items = [CatalogueItem(f"{r.source}:{r.external_id}", r.title, r.category_path)
-             for r in instacart.read_items(directory) if r.external_id in bought]
+             for r in instacart.read_items(directory)]
     known = {item.key for item in items}
     sessions = {}
     for order, products in orders.items():

@@ -43,6 +43,7 @@ from knowledge_graph.hybrid import SINGLE_ROUTES, HybridRanker, RouteSet
 from knowledge_graph.metrics import score_rankings
 from knowledge_graph.recall import CooccurrenceRecall, GraphRecall, TitleSimilarity
 from knowledge_graph.slices import SLICES, category_leaf, slice_queries
+from store.errors import BadInput
 
 Step = Callable[[str], None]
 METHODS = (*SINGLE_ROUTES, "hybrid")
@@ -160,6 +161,8 @@ def evaluate_source(source: Source, config: RecallConfig, cache_dir: Path | None
     if config.validation:
         domain = domain.training_part(config.test_share, config.seed)
     split = domain.split(config.test_share, config.seed)
+    if not split.test_queries():
+        raise BadInput(f"{domain.name}: no held-out item has a partner; hold out more sessions (--test-share)")
 
     step("embeddings")
     item_matrix = embed_cached([item.title for item in domain.items], cache_dir)
@@ -170,8 +173,11 @@ def evaluate_source(source: Source, config: RecallConfig, cache_dir: Path | None
     inner = inner_domain.split(config.test_share, config.seed)
     inner_routes = fit_routes(inner_domain, inner, extraction, item_matrix, config, cache_dir, step)
     step("blend: learning the weights")
-    blend = HybridRanker(inner_routes.routes, seed=config.seed).fit(
-        _sample(inner.test_queries(), config.max_queries, config.seed))
+    blend_queries = _sample(inner.test_queries(), config.max_queries, config.seed)
+    if not blend_queries:
+        raise BadInput(f"{domain.name}: too few sessions to learn the hybrid's blend on a split of the training "
+                       "sessions (no held-out partners there)")
+    blend = HybridRanker(inner_routes.routes, seed=config.seed).fit(blend_queries)
 
     step("routes on the training sessions")
     fitted = fit_routes(domain, split, extraction, item_matrix, config, cache_dir, step)
@@ -207,10 +213,9 @@ def evaluate_sources(sources: list[Source], config: RecallConfig, cache_dir: Pat
     """Evaluate each source; ``mean`` averages each slice's figures over the sources."""
     evaluated = [evaluate_source(source, config, cache_dir, step) for source in sources]
     metrics = [f"{metric}@{k}" for k in config.ks for metric in ("recall", "ndcg")]
-    mean = {
-        name: {method: {metric: round(float(np.mean([s["slices"][name]["methods"][method][metric]
-                                                     for s in evaluated])), 4) for metric in metrics}
-               for method in METHODS}
-        for name in SLICES
-    }
+    mean = {}
+    for name in SLICES:  # a slice without queries in a source says nothing about it: left out
+        having = [s["slices"][name]["methods"] for s in evaluated if s["slices"][name]["queries"]]
+        mean[name] = {method: {metric: round(float(np.mean([m[method][metric] for m in having])), 4) if having
+                               else 0.0 for metric in metrics} for method in METHODS}
     return {"config": asdict(config), "sources": evaluated, "mean": mean}

@@ -156,11 +156,3 @@ class HybridRanker:
         """The top ``k`` of ``keys`` by probability, popularity, then key."""
         order = sorted(range(len(keys)), key=lambda i: (-p[i], -self.routes.popularity.get(keys[i], 0), keys[i]))
         return [(keys[i], round(float(p[i]), 6)) for i in order[:k]]
-
-    def ranked(self, scored: RouteScores, k: int) -> Ranked:
-        """The top ``k`` candidates with the model's probability that each is taken."""
-        keys, rows = self.features(scored)
-        return self.order(keys, self.probabilities(rows), k)
-
-    def recommend(self, item: str, k: int = 10) -> Ranked:
-        return self.ranked(self.routes.score(item), k)

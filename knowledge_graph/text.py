@@ -74,8 +74,10 @@ def singular(word: str) -> str:
     """A crude English singular, good enough to merge "batteries"/"battery", "cases"/"case"."""
     if word in _INVARIANT:
         return word
-    if word[:-1] in _IE_SINGULARS or word[:-2] in _OES_SINGULARS:
-        return word[:-1] if word.endswith("ies") else word[:-2]
+    if word.endswith("ies") and word[:-1] in _IE_SINGULARS:
+        return word[:-1]
+    if word.endswith("oes") and word[:-2] in _OES_SINGULARS:
+        return word[:-2]
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if word.endswith(("sses", "ches", "shes", "xes")):

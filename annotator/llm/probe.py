@@ -137,11 +137,9 @@ class HiddenStates:
         """Per prompt: (layers, poolings, hidden) float16. Prompts share the labeller's system
         message, whose prefix cache is expanded over each right-padded batch."""
         import torch
-        from transformers import DynamicCache
 
         scorer = self.labeller.scorer
         system = prompts[0][0]
-        prefix = scorer.prefix(system)
         users = [scorer.encode_user(system, user) for _, user in prompts]
         blocks = scorer.model.base_model.layers
         out: list[np.ndarray] = [np.empty(0)] * len(users)
@@ -157,19 +155,10 @@ class HiddenStates:
 
         # Layer l's output is hidden state l (hidden state 0 is the embeddings).
         handles = [blocks[layer - 1].register_forward_hook(hook(layer)) for layer in self.layers]
-        order = sorted(range(len(users)), key=lambda i: len(users[i]))
         try:
             with torch.inference_mode():
-                for start in range(0, len(order), self.batch_size):
-                    rows = order[start : start + self.batch_size]
-                    n, width = len(rows), max(len(users[i]) for i in rows)
-                    ids = torch.full((n, width), scorer.pad_id, dtype=torch.long)
-                    for r, i in enumerate(rows):
-                        ids[r, : len(users[i])] = torch.tensor(users[i])
-                    cache = DynamicCache(
-                        ddp_cache_data=[(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix.kv],
-                        config=scorer.model.config,
-                    )
+                for rows, ids, cache in scorer.batches(system, users, self.batch_size):
+                    n, width = ids.shape
                     captured.clear()
                     try:
                         scorer.model.base_model(input_ids=ids, cache=cache, use_cache=True)

@@ -9,8 +9,9 @@ hidden state at each row's last real token goes through the LM head.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from jinja2 import TemplateError
@@ -77,18 +78,17 @@ class ChoiceScorer:
     def encode_user(self, system: str, user: str) -> list[int]:
         return self.tokenizer.encode(user + self.prefix(system).tail, add_special_tokens=False)
 
-    @torch.inference_mode()
-    def score(self, system: str, users: Sequence[list[int]]) -> list[list[float]]:
-        """Log-probabilities of the answers (renormalised over them) for each encoded user text."""
+    def batches(self, system: str, users: Sequence[list[int]], batch_size: int | None = None
+                ) -> Iterator[tuple[list[int], torch.Tensor, Any]]:
+        """The encoded user texts in batches, shortest first: each batch's positions in ``users``,
+        its right-padded token ids, and the system prefix's KV cache expanded over it."""
         from transformers import DynamicCache
 
         prefix = self.prefix(system)
+        size = batch_size or self.batch_size
         order = sorted(range(len(users)), key=lambda i: len(users[i]))
-        scores: list[list[float]] = [[] for _ in users]
-        base = self.model.base_model
-        head = self.model.get_output_embeddings()
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
             n, width = len(rows), max(len(users[i]) for i in rows)
             ids = torch.full((n, width), self.pad_id, dtype=torch.long)
             for r, i in enumerate(rows):
@@ -97,8 +97,17 @@ class ChoiceScorer:
                 ddp_cache_data=[(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix.kv],
                 config=self.model.config,
             )
+            yield rows, ids, cache
+
+    @torch.inference_mode()
+    def score(self, system: str, users: Sequence[list[int]]) -> list[list[float]]:
+        """Log-probabilities of the answers (renormalised over them) for each encoded user text."""
+        scores: list[list[float]] = [[] for _ in users]
+        base = self.model.base_model
+        head = self.model.get_output_embeddings()
+        for rows, ids, cache in self.batches(system, users):
             hidden = base(input_ids=ids, cache=cache, use_cache=True).last_hidden_state
-            last = hidden[torch.arange(n), torch.tensor([len(users[i]) - 1 for i in rows])]
+            last = hidden[torch.arange(len(rows)), torch.tensor([len(users[i]) - 1 for i in rows])]
             logits = head(last)[:, self.answer_ids].float()
             logprobs = torch.log_softmax(logits, dim=-1)
             for r, i in enumerate(rows):

@@ -189,8 +189,9 @@ def recommend(
     """Complementary items: the item's entities → complementary entities → their items, by E-E-I score
     (or by the route --route names).
 
-    The table's title and `ranked_by` in --json name the route that ranked the items. Measured
-    per route and slice: docs/results/recall/README.md.
+    The table's title and `ranked_by` in --json name the route that ranked the items. How the
+    routes compare (measured with `pairloop evaluate-recall`, whose routes differ in detail):
+    docs/knowledge-graph.md#recall.
 
     No items is an answer (exit 0) with its reason: no entity, no complementary edge, or no other
     item of the complementary entities. An item the snapshot does not know exits 2.

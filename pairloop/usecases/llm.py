@@ -116,6 +116,8 @@ class AgreementResult(BaseModel):
     neighbours_accuracy: float | None = Field(None, description="Accuracy of the demonstrations alone: each pair "
                                               "answered with the relation most of its demonstrations carry.")
     neighbours_kappa: float | None = Field(None, description="Cohen's kappa of the demonstrations alone.")
+    trained_pairs_left_out: int = Field(0, description="Labelled pairs of the file left out because the adapted "
+                                        "proposer was trained on them (`pairloop llm adapt`).")
     preannotation: PreannotationPolicy | None = Field(
         None, description="Whether rounds would now pre-select this model + prompt version's answers in Label "
         "Studio (preselect) or show them as suggestions (suggest), and why: judged on the larger of this report "
@@ -168,19 +170,25 @@ def agreement(ctx: Context, input_path: Path, fmt: str | None = None, limit: int
     if not pairs:
         raise BadInput("no pair in the file has a human majority label", input_path)
     labeller, ids, proposals, pool = _propose(ctx, [row for row, _ in pairs])
+    from pairloop.usecases.round_steps import preannotation, trained_pairs
+
+    trained = trained_pairs(ctx, labeller.model_name)
     judged = [
         Judged(proposals[pid], truth.relation.value, _in_file_order(truth.fine_code, reversed_))
-        for (_, truth), (pid, reversed_) in zip(pairs, ids, strict=True)
+        for (_, truth), (pid, reversed_) in zip(pairs, ids, strict=True) if pid not in trained
     ]
+    if not judged:
+        raise BadInput(f"every pair with a human label is one {labeller.model_name} was trained on: measure it on "
+                       "pairs it never saw", input_path)
     metrics = agreement_metrics(judged, target_precision or settings.llm_target_precision)
-    metrics.update(input=str(input_path), limit=limit, rule=rule.value)
-    neighbours = _neighbours_alone(labeller, [pid for pid, _ in ids], [t.relation.value for _, t in pairs])
+    metrics.update(input=str(input_path), limit=limit, rule=rule.value, trained_pairs_left_out=len(pairs) - len(judged))
+    neighbours = _neighbours_alone(labeller, [pid for pid, _ in ids if pid not in trained],
+                                   [t.relation.value for (_, t), (pid, _r) in zip(pairs, ids, strict=True)
+                                    if pid not in trained])
     with ctx.engine.begin() as conn:
         report_id = store_report(conn, metrics)
     folder = out or settings.data_path / "reports" / f"agreement-{report_id}"
     json_path, png_path = folder / "agreement.json", folder / "confusion.png"
-    from pairloop.usecases.round_steps import preannotation
-
     policy = preannotation(ctx, metrics["model"], metrics["prompt_version"])
     result = AgreementResult(**metrics, demonstration_pool=pool, neighbours_accuracy=neighbours[0],
                              neighbours_kappa=neighbours[1], preannotation=policy, report_id=report_id,

@@ -13,8 +13,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from annotator.llm import Labeller, Proposal, propose_cached
+from annotator.llm.prompts import get_template
 from annotator.trust_gate import TrustGate
 from pairloop.usecases.context import Context
+from store.errors import BadInput
 from store.repository import insert_labels, label_key
 from store.taxonomy import LabelSource, Verdict
 
@@ -48,6 +50,10 @@ def propose_labels(ctx: Context, labeller: Labeller, pair_ids: Sequence[int], ga
     history as an LLM label; those ``gate`` accepts are flagged ``auto_accepted`` and count as
     verified. ``scope`` (the round id, or ``kg``) keeps each caller's labels apart.
     Idempotent: a second call adds nothing."""
+    if get_template(labeller.prompt_version).shots:
+        raise BadInput(f"prompt version {labeller.prompt_version} shows retrieved demonstrations, which only "
+                       "`pairloop llm label` and `llm agreement` fetch: set PAIRLOOP_LLM_PROMPT_VERSION to one "
+                       "without them (fbl9-v2) and run the command again (the round resumes)")
     with ctx.progress.task(f"LLM proposals ({labeller.model_name})", len(pair_ids)) as advance:
         proposals = propose_cached(ctx.engine, labeller, pair_ids, advance)
     accepted = {pid for pid, p in proposals.items() if gate is not None and gate.accepts(p)}

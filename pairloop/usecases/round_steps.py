@@ -54,6 +54,7 @@ from pairloop.usecases.context import Context
 from pairloop.usecases.label_errors import LabelFlags
 from pairloop.usecases.proposals import ProposalReport, propose_labels
 from pairloop.usecases.training import Retrained, load_or_train
+from store import repository
 from store.errors import BadInput, Conflict, NotFound
 from store.models import MAX_ID, Label, LlmProposal, Round, RoundPair
 from store.repository import cached_names, remember_names
@@ -175,13 +176,37 @@ def pool_shortlister(ctx: Context) -> Shortlister:
 # --- propose, with the trust gate calibrated on what humans verified --------------------------------
 
 
+def trained_pairs(ctx: Context, model: str) -> set[int]:
+    """The store pairs an adapted proposer (`pairloop llm adapt`) was trained on; empty for any
+    other model. A proposer's own training pairs are no evidence of what it has earned."""
+    from annotator.llm.probe import find_adapter, is_adapter_version
+
+    if not is_adapter_version(model):
+        return set()
+    _folder, record = find_adapter(ctx.settings.data_path, model)
+    keys = record["trained_on"]["pairs"]  # store pair ids, or a file's pairs of (source, external id) items
+    ids = {key for key in keys if isinstance(key, int)}
+    named = [((a[0], a[1]), (b[0], b[1])) for a, b in (key for key in keys if isinstance(key, list) and len(key) == 2)]
+    if named:
+        with ctx.engine.connect() as conn:
+            items: dict[tuple[str, str], int] = {}
+            for source in {item[0] for pair in named for item in pair}:
+                externals = {item[1] for pair in named for item in pair if item[0] == source}
+                items.update(((source, ext), iid) for ext, iid in repository.item_ids(conn, source, externals).items())
+            known = [repository.canonical(items[a], items[b])[:2] for a, b in named if a in items and b in items]
+            ids |= set(repository.pair_ids(conn, known).values())
+    return ids
+
+
 def human_judged(ctx: Context, model: str, prompt_version: str) -> list[tuple[LlmAnswer, str]]:
     """(this model's proposal, the human-verified relation) for every pair that has both
-    (auto-accepted LLM labels are not human evidence)."""
+    (auto-accepted LLM labels are not human evidence; an adapted proposer's training pairs are
+    left out)."""
     rule, min_agreeing = ctx.settings.majority_rule, ctx.settings.min_agreeing
+    trained = trained_pairs(ctx, model)
     with ctx.engine.connect() as conn:
-        pair_ids = conn.execute(select(LlmProposal.pair_id).where(
-            LlmProposal.model == model, LlmProposal.prompt_version == prompt_version)).scalars().all()
+        pair_ids = [pid for pid in conn.execute(select(LlmProposal.pair_id).where(
+            LlmProposal.model == model, LlmProposal.prompt_version == prompt_version)).scalars() if pid not in trained]
         proposals = cached(conn, model, prompt_version, pair_ids)
         votes = current_votes(conn, pair_ids) if pair_ids else {}
     judged = []

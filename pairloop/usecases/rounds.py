@@ -117,6 +117,8 @@ def adjudicate_suspects(ctx: Context, round_id: int | None = None, folds: int = 
     flags = label_flags(ctx, folds, seed)
     if not flags.computed:
         raise Conflict(f"nothing to send: {flags.note}")
+    if not flags.suspects:  # no adjudication project is created for nothing
+        raise Conflict("nothing to send: no verified label is flagged as likely wrong")
     notes = {s.pair_id: f"Flagged as a likely wrong label: verified {s.given}, a committee that never saw it "
                         f"suggests {s.suggested} (label quality {s.quality:.2f})." for s in flags.suspects}
     with _kept("run `pairloop labels suspects --send` again"):

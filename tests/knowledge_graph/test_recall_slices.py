@@ -106,7 +106,9 @@ def test_instacart_baskets_load_as_sessions_split_whole_and_slice_by_aisle(datas
     in_sessions = {key for members in domain.sessions.values() for key in members}
     with (folder / "order_products__train.csv").open(newline="") as f:
         bought = {f"instacart:{row['product_id']}" for row in csv.DictReader(f)}
-    assert in_sessions <= bought == {item.key for item in domain.items}  # only products bought are candidates
+    with (folder / "products.csv").open(newline="") as f:
+        catalogue = {f"instacart:{row['product_id']}" for row in csv.DictReader(f)}
+    assert in_sessions <= bought < catalogue == {item.key for item in domain.items}  # every product a candidate
     assert all(item.category_path and " > " in item.category_path for item in domain.items)
     split = domain.split(0.2, seed=0)
     queries = split.test_queries()

@@ -50,6 +50,7 @@ def test_is_unit_names_amounts_not_products():
 @pytest.mark.parametrize("plural, one", [
     ("cookies", "cookie"), ("tomatoes", "tomato"), ("potatoes", "potato"), ("hoodies", "hoodie"),
     ("batteries", "battery"), ("shoes", "shoe"), ("cases", "case"), ("lens", "lens"),
+    ("heroic", "heroic"), ("echoed", "echoed"), ("heroin", "heroin"),  # no plural: left as they are
 ])
 def test_singular_merges_plurals_with_their_singular(plural, one):
     assert singular(plural) == one

@@ -99,3 +99,20 @@ def test_only_the_local_backend_shows_demonstrations_and_models_are_named():
     assert labeller_identity("local", model="gemma3-270m", prompt_version="fbl9-v3-k8") == (
         "local:gemma-3-270m-q4_k_m", "fbl9-v3-k8")
     assert labeller_identity("local")[0] == "local:SmolLM2-135M-Instruct.Q4_1"  # the default is unchanged
+
+
+def test_rounds_refuse_a_prompt_with_demonstrations_before_asking(sqlite_cli, tmp_path):
+    """Only `llm label` and `llm agreement` fetch demonstrations: a round's proposals refuse such a
+    prompt version with a clear error (the round stays resumable), never a traceback."""
+    from pairloop.usecases.proposals import propose_labels
+    from store.errors import BadInput
+
+    class NeverAsked:
+        model_name, prompt_version = "local:test", "fbl9-v3-k4"
+
+        def propose(self, pairs):
+            raise AssertionError("the model must not be asked")
+
+    sqlite_cli("init")
+    with Context(get_settings()) as ctx, pytest.raises(BadInput, match="only `pairloop llm label`"):
+        propose_labels(ctx, NeverAsked(), [1], None, scope="1", round_id=1)

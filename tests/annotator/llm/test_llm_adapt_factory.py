@@ -94,3 +94,31 @@ def test_llm_label_writes_and_caches_the_adapted_proposals(adapter, llm_cli, sql
         cached = conn.execute(select(LlmProposal.model, LlmProposal.prompt_version)).all()
     engine.dispose()
     assert len(cached) == 5 and set(cached) == {(adapter.version, "fbl9-v2")}
+
+
+def test_an_adapters_training_pairs_are_never_evidence_of_what_it_earned(adapter, data_dir, sqlite_url, datasets,
+                                                                          tmp_path):
+    """Agreement and the store's judged pairs leave out the pairs the adapter learnt from (here the
+    first three FBL2023 pairs, recorded as a file's item pairs), so they cannot open its gate."""
+    from annotator.llm.probe import ADAPTER_FILE
+    from pairloop.usecases.llm import agreement
+    from pairloop.usecases.round_steps import trained_pairs
+    from store.formats import read_pairs
+
+    rows = list(read_pairs(datasets / "fbl" / "FBL2023.tsv"))[:3]
+    record_path = data_dir / ADAPTERS_DIR / adapter.version / ADAPTER_FILE
+    record = json.loads(record_path.read_text())
+    original = record_path.read_text()
+    record["trained_on"]["pairs"] = [[[r.item_a.source, r.item_a.external_id], [r.item_b.source, r.item_b.external_id]]
+                                     for r in rows]
+    record_path.write_text(json.dumps(record))
+    try:
+        settings = Settings(database_url=sqlite_url, data_dir=data_dir, llm_model=adapter.version)
+        with Context(settings) as ctx:
+            result = agreement(ctx, datasets / "fbl" / "FBL2023.tsv", limit=5, out=tmp_path / "report")
+            assert result.trained_pairs_left_out == 3 and result.pairs == 2
+            assert len(trained_pairs(ctx, adapter.version)) == 3
+            with pytest.raises(BadInput, match="was trained on"):
+                agreement(ctx, datasets / "fbl" / "FBL2023.tsv", limit=3, out=tmp_path / "again")
+    finally:
+        record_path.write_text(original)

@@ -10,8 +10,9 @@ import json
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
+from support.noisy_labels import truth_rows, write_noisy_labels
 
-from classifier.label_errors import detection, inject_noise
+from classifier.label_errors import detection
 from pairloop.sample.catalogue import write_sample
 from pairloop.settings import get_settings
 from store.db import make_engine
@@ -19,30 +20,11 @@ from store.models import Item, Pair
 from store.taxonomy import RELATIONS
 
 
-def truth_rows(tmp_path, pairs: int) -> list[dict[str, str]]:
-    """``pairs`` rows of the sample catalogue's truth file, drawn at random (seed 0)."""
-    sample = write_sample(tmp_path / "sample")
-    with sample.truth.open(encoding="utf-8", newline="") as stream:
-        rows = list(csv.DictReader(stream))
-    return [rows[i] for i in np.sort(np.random.default_rng(0).choice(len(rows), pairs, replace=False))]
-
-
-def write_noisy_labels(tmp_path, pairs: int = 300, share: float = 0.1) -> tuple:
-    """``pairs`` of the sample catalogue's truth as labels of two agreeing annotators, ``share`` of
-    them flipped (both answers): the file, and each pair's (given, true) label by its item ids."""
-    rows = truth_rows(tmp_path, pairs)
-    noisy, _flipped = inject_noise(np.array([r["relation"] for r in rows], dtype=object), share, seed=0)
+def write_noisy_labels_file(tmp_path, pairs: int = 300, share: float = 0.1) -> tuple:
+    """The sample catalogue's noisy labels file (:func:`support.noisy_labels.write_noisy_labels`) and
+    each pair's (given, true) label by its item ids."""
     path = tmp_path / "labels.csv"
-    labels = {}
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row, given in zip(rows, noisy, strict=True):
-            labels[frozenset((row["item_a"], row["item_b"]))] = (given, row["relation"])
-            fine = row["fine_code"] if given == row["relation"] else ""
-            for actor in ("annotator-1", "annotator-2"):
-                writer.writerow({**row, "relation": given, "fine_code": fine, "actor": actor})
-    return path, labels
+    return path, write_noisy_labels(write_sample(tmp_path / "sample").truth, path, pairs, share)
 
 
 def pair_items(db_url: str) -> dict[int, frozenset]:
@@ -59,7 +41,7 @@ def pair_items(db_url: str) -> dict[int, frozenset]:
 
 
 def test_suspects_flags_the_flipped_verified_labels_and_changes_nothing(cli, db_url, tmp_path):
-    path, labels = write_noisy_labels(tmp_path)
+    path, labels = write_noisy_labels_file(tmp_path)
     cli("import", "labels", path)
     before = cli("stats", "--json").stdout
     result = json.loads(cli("labels", "suspects", "--folds", "4", "--json").stdout)
@@ -86,7 +68,7 @@ def write_annotators(tmp_path, error_rates: dict[str, float], pairs: int = 300, 
     and the wrong answers per annotator."""
     rng = np.random.default_rng(1)
     path, wrong = tmp_path / "annotators.csv", dict.fromkeys(error_rates, 0)
-    rows = truth_rows(tmp_path, pairs)
+    rows = truth_rows(write_sample(tmp_path / "sample").truth, pairs)
     with path.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -143,7 +125,7 @@ def test_by_annotator_where_a_majority_outvotes_the_noisy_annotator(sqlite_cli, 
 
 def test_suspects_needs_enough_labels_per_fold(cli, tmp_path):
     assert "no labelled pairs" in cli("labels", "suspects", expect=2).stderr
-    path, _labels = write_noisy_labels(tmp_path, pairs=12, share=0.0)
+    path, _labels = write_noisy_labels_file(tmp_path, pairs=12, share=0.0)
     cli("import", "labels", path)
     message = " ".join(cli("labels", "suspects", "--folds", "10", expect=2).stderr.split())
     assert "10 folds need at least 10 labels per relation" in message

@@ -3,18 +3,17 @@ adjudicator's ruling decides, every earlier label is kept (the real Label Studio
 
 from __future__ import annotations
 
-import csv
 import json
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
+from support.noisy_labels import write_noisy_labels
 from support.service import service_settings
 
 from annotator.annotations import answer_result
 from annotator.label_studio import ADJUDICATED_PAIR
-from classifier.label_errors import detection, inject_noise
+from classifier.label_errors import detection
 from pairloop.sample.catalogue import write_sample
 from pairloop.usecases import round_steps as steps
 from pairloop.usecases.context import Context
@@ -26,25 +25,6 @@ from store.errors import Conflict
 from store.importer import Importer
 from store.models import Item, Label, Pair
 from store.verified import current_votes, decide
-
-
-def noisy_labels(sample, path, pairs: int = 300, share: float = 0.1) -> dict[frozenset, tuple[str, str]]:
-    """``pairs`` of the sample's truth as the labels of two agreeing annotators, ``share`` of them
-    flipped (both answers), written to ``path``: each pair's (given, true) relation by its item ids."""
-    with sample.truth.open(encoding="utf-8", newline="") as stream:
-        rows = list(csv.DictReader(stream))
-    rows = [rows[i] for i in np.sort(np.random.default_rng(0).choice(len(rows), pairs, replace=False))]
-    noisy, _ = inject_noise(np.array([r["relation"] for r in rows], dtype=object), share, seed=0)
-    labels = {}
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row, given in zip(rows, noisy, strict=True):
-            labels[frozenset((row["item_a"], row["item_b"]))] = (given, row["relation"])
-            for actor in ("annotator-1", "annotator-2"):
-                writer.writerow({**row, "relation": given, "fine_code": "" if given != row["relation"]
-                                 else row["fine_code"], "actor": actor})
-    return labels
 
 
 def store_context(sqlite_url, tmp_path, labels_file=None, **settings) -> Context:
@@ -84,7 +64,7 @@ def test_flagged_labels_reach_the_rounds_adjudication_and_the_ruling_decides(sql
 
     def labels_file(sample):
         path = tmp_path / "labels.csv"
-        given_true.update(noisy_labels(sample, path))
+        given_true.update(write_noisy_labels(sample.truth, path))
         return path
 
     ctx = store_context(sqlite_url, tmp_path, labels_file, label_studio_url=studio_state.url,
