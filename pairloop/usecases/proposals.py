@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from annotator.llm import Labeller, Proposal, propose_cached
-from annotator.llm.prompts import get_template
+from annotator.llm.prompts import TEMPLATES
 from annotator.trust_gate import TrustGate
 from pairloop.usecases.context import Context
 from store.errors import BadInput
@@ -50,7 +50,8 @@ def propose_labels(ctx: Context, labeller: Labeller, pair_ids: Sequence[int], ga
     history as an LLM label; those ``gate`` accepts are flagged ``auto_accepted`` and count as
     verified. ``scope`` (the round id, or ``kg``) keeps each caller's labels apart.
     Idempotent: a second call adds nothing."""
-    if get_template(labeller.prompt_version).shots:
+    template = TEMPLATES.get(labeller.prompt_version)  # other labellers (the truth oracle) have their own
+    if template is not None and template.shots:
         raise BadInput(f"prompt version {labeller.prompt_version} shows retrieved demonstrations, which only "
                        "`pairloop llm label` and `llm agreement` fetch: set PAIRLOOP_LLM_PROMPT_VERSION to one "
                        "without them (fbl9-v2) and run the command again (the round resumes)")
