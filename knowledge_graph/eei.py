@@ -44,6 +44,15 @@ def session_exposures(sessions: Iterable[Sequence[str]], taken: set[frozenset[st
     return exposures
 
 
+def pair_exposures(pairs: Iterable[tuple[str, str]], taken: set[frozenset[str]]) -> list[Exposure]:
+    """Both directions of every pair seen together (the store keeps pairs, not sessions), and
+    of the taken pairs never seen together."""
+    pairs = sorted({tuple(sorted(pair)) for pair in pairs})
+    seen = {frozenset(pair) for pair in pairs}
+    pairs += sorted(tuple(sorted(pair)) for pair in taken - seen if len(pair) == 2)
+    return [Exposure(t, c, frozenset((a, b)) in taken) for a, b in pairs for t, c in ((a, b), (b, a))]
+
+
 def route_negatives(
     exposures: Sequence[Exposure],
     route_items: Callable[[str], Sequence[str]],

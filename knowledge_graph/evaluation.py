@@ -22,10 +22,8 @@ sessions: settings are chosen there, and the test split is read once, at the end
 
 from __future__ import annotations
 
-import math
 import random
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,14 +32,14 @@ from typing import Any
 import numpy as np
 
 from knowledge_graph.bundles import BundleDomain, Split
-from knowledge_graph.eei import route_negatives, session_exposures, train_eei
+from knowledge_graph.eei import session_exposures
 from knowledge_graph.embeddings import embed_cached
 from knowledge_graph.entities import Extraction, build_dictionary, extract
-from knowledge_graph.gnn import train_gnn
 from knowledge_graph.graph import build_graph
 from knowledge_graph.hybrid import SINGLE_ROUTES, HybridRanker, RouteSet
 from knowledge_graph.metrics import score_rankings
-from knowledge_graph.recall import CooccurrenceRecall, GraphRecall, TitleSimilarity
+from knowledge_graph.recall import CooccurrenceRecall
+from knowledge_graph.route_fitting import FittedRoutes, RouteRecipe, fit_route_set
 from knowledge_graph.slices import SLICES, category_leaf, slice_queries
 from store.errors import BadInput
 
@@ -50,19 +48,11 @@ METHODS = (*SINGLE_ROUTES, "hybrid")
 
 
 @dataclass(frozen=True)
-class RecallConfig:
+class RecallConfig(RouteRecipe):
     ks: tuple[int, ...] = (10, 50)
     test_share: float = 0.2
-    seed: int = 0
     min_count: int = 3
-    gnn_epochs: int = 40
-    eei_epochs: int = 8
-    negatives: int = 3
-    max_entities: int = 30  # complementary entities kept per trigger entity
-    max_items: int = 50  # items kept per complementary entity, most popular first
-    max_exposures: int = 60_000  # exposures the E-E-I model is trained on (a seeded sample)
     max_queries: int = 2_000  # held-out triggers evaluated (a seeded sample); the blend learns on as many
-    route_power: float = 0.5
     validation: bool = False  # evaluate on a validation split of the training sessions
 
 
@@ -82,59 +72,25 @@ def _sample(queries: Mapping[str, set[str]], limit: int, seed: int) -> dict[str,
     return {trigger: queries[trigger] for trigger in chosen}
 
 
-def _item_features(keys: list[str], text: np.ndarray, popularity: Counter) -> dict[str, np.ndarray]:
-    """Each item's text embedding with its log popularity (scaled to [0, 1]) appended."""
-    scale = math.log1p(max(popularity.values(), default=0)) or 1.0
-    column = np.array([[math.log1p(popularity.get(key, 0)) / scale] for key in keys], dtype=np.float32)
-    return dict(zip(keys, np.hstack([text, column]), strict=True))
-
-
-@dataclass
-class FittedRoutes:
-    routes: RouteSet
-    report: dict[str, Any]
-
-
 def fit_routes(domain: BundleDomain, split: Split, extraction: Extraction, item_matrix: np.ndarray,
                config: RecallConfig, cache_dir: Path | None, step: Step) -> FittedRoutes:
     """Every route fitted on ``split``'s training sessions and bundles only."""
-    keys = [item.key for item in domain.items]
-    cooccurrence = CooccurrenceRecall(split.train_sessions.values())
-    popularity = cooccurrence.popularity
     graph, build = build_graph(extraction, split.train_evidence())
-    route = GraphRecall(graph, max_entities=config.max_entities, popularity=popularity, max_items=config.max_items)
-
-    step("GNN")
-    names = embed_cached([node.entity for node in graph.nodes], cache_dir)
-    gnn = train_gnn(graph, names, epochs=config.gnn_epochs, seed=config.seed)
-
-    step("E-E-I")
     taken = {frozenset((a, b)) for members in split.train_bundles.values()
              for a in members for b in members if a != b}
-    rng = random.Random(config.seed)
-    shown = session_exposures(split.train_sessions.values(), taken)
-    if len(shown) > config.max_exposures:
-        shown = rng.sample(shown, config.max_exposures)
-    exposures = shown + route_negatives(shown, route.route_items, taken, config.negatives, config.seed)
-    if len(exposures) > config.max_exposures:  # baskets: every exposure is taken, and each adds negatives
-        exposures = rng.sample(exposures, config.max_exposures)
-    model = train_eei(exposures, graph, gnn.table(), _item_features(keys, item_matrix, popularity),
-                      epochs=config.eei_epochs, batch=4096, lr=3e-3, seed=config.seed)
-    ranked = GraphRecall(graph, scorer=model, max_entities=config.max_entities, popularity=popularity,
-                         route_power=config.route_power, max_items=config.max_items)
-    routes = RouteSet(popularity, cooccurrence, TitleSimilarity(keys, item_matrix), route, ranked,
-                      {item.key: category_leaf(item) for item in domain.items})
-    return FittedRoutes(routes, {
-        "train_sessions": len(split.train_sessions),
-        "graph": {**graph.counts(), "evidence_used": build.used, "evidence_without_entity": build.skipped_no_entity},
-        "gnn": {"first_loss": round(gnn.losses[0], 4), "last_loss": round(gnn.losses[-1], 4),
-                "epoch_seconds": round(float(np.mean(gnn.epoch_seconds)), 4)},
-        "eei": {"exposures": len(exposures), "taken": sum(e.taken for e in exposures), **model.history},
-    })
+    fitted = fit_route_set(graph, [item.key for item in domain.items], item_matrix,
+                           {item.key: category_leaf(item) for item in domain.items},
+                           CooccurrenceRecall(split.train_sessions.values()),
+                           session_exposures(split.train_sessions.values(), taken), taken, config, cache_dir, step)
+    fitted.report = {"train_sessions": len(split.train_sessions),
+                     "graph": {**graph.counts(), "evidence_used": build.used,
+                               "evidence_without_entity": build.skipped_no_entity},
+                     **fitted.report}
+    return fitted
 
 
-def _rankings(routes: RouteSet, hybrid: HybridRanker, triggers: list[str], k: int,
-              step: Step) -> dict[str, dict[str, list[str]]]:
+def rank_every_method(routes: RouteSet, hybrid: HybridRanker, triggers: list[str], k: int,
+                      step: Step) -> dict[str, dict[str, list[str]]]:
     rankings: dict[str, dict[str, list[str]]] = {method: {} for method in METHODS}
     candidates = []
     for done, trigger in enumerate(triggers):
@@ -187,7 +143,7 @@ def evaluate_source(source: Source, config: RecallConfig, cache_dir: Path | None
     trained = {key for members in split.train_sessions.values() for key in members}
     entities = {key: extraction.entities_of(key) for key in extraction.mentions}
     slices = slice_queries(queries, domain.items, entities, trained, by_entity=source.kind_by_entity)
-    rankings = _rankings(fitted.routes, hybrid, sorted(queries), max(config.ks), step)
+    rankings = rank_every_method(fitted.routes, hybrid, sorted(queries), max(config.ks), step)
     results = {
         name: {"queries": len(slices[name]),
                "methods": {method: score_rankings(rankings[method], slices[name], config.ks) for method in METHODS}}

@@ -21,7 +21,9 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import joblib
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -33,6 +35,7 @@ from knowledge_graph.recall import (
     TitleSimilarity,
     top_scored,
 )
+from store.errors import BadInput
 
 SINGLE_ROUTES = ("popularity", "cooccurrence", "title-similarity", "graph", "graph+eei")
 FEATURES = (
@@ -151,6 +154,26 @@ class HybridRanker:
         if self.model is None:
             raise RuntimeError("the hybrid ranker is not fitted")
         return self.model.predict_proba(rows)[:, 1] if len(rows) else np.zeros(0)
+
+    def recommend(self, item: str, k: int = 10) -> Ranked:
+        keys, rows = self.features(self.routes.score(item))
+        return self.order(keys, self.probabilities(rows), k)
+
+    def save(self, path: Path) -> None:
+        """The fitted blend (not its routes: :meth:`load` is given the routes to blend)."""
+        if self.model is None:
+            raise RuntimeError("the hybrid ranker is not fitted")
+        joblib.dump({"features": FEATURES, "depth": self.depth, "popular": self.popular, "seed": self.seed,
+                     "model": self.model, "report": self.report}, path)
+
+    @classmethod
+    def load(cls, path: Path, routes: RouteSet) -> HybridRanker:
+        """A blend saved by :meth:`save`, over ``routes`` (a file this project wrote: joblib unpickles)."""
+        data = joblib.load(path)
+        if tuple(data["features"]) != FEATURES:
+            raise BadInput("the hybrid blend was learnt on other features: learn it again "
+                           "(`pairloop hybrid train`)", path)
+        return cls(routes, data["depth"], data["popular"], data["seed"], data["model"], data["report"])
 
     def order(self, keys: Sequence[str], p: np.ndarray, k: int) -> Ranked:
         """The top ``k`` of ``keys`` by probability, popularity, then key."""

@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Protocol
@@ -90,9 +90,9 @@ class TitleSimilarity:
 class CooccurrenceRecall:
     """Session co-occurrence counts, filled up with the most popular items."""
 
-    def __init__(self, sessions: Iterable[Sequence[str]]):
+    def __init__(self, sessions: Iterable[Sequence[str]] = ()):
         self.together: dict[str, Counter[str]] = defaultdict(Counter)
-        self.popularity: Counter[str] = Counter()
+        self.popularity: Counter[str] = Counter()  # sessions holding the item
         for members in sessions:
             unique = sorted(set(members))
             self.popularity.update(unique)
@@ -100,6 +100,19 @@ class CooccurrenceRecall:
                 self.together[a][b] += 1
                 self.together[b][a] += 1
         self._popular = _most_popular(self.popularity)
+
+    @classmethod
+    def from_pair_counts(cls, counts: Mapping[tuple[str, str], int]) -> CooccurrenceRecall:
+        """From how often each pair was seen together (the store keeps counts, not sessions).
+        An item's popularity is then the sum of its pair counts, not a count of sessions."""
+        recall = cls()
+        for (a, b), n in counts.items():
+            recall.together[a][b] += n
+            recall.together[b][a] += n
+            recall.popularity[a] += n
+            recall.popularity[b] += n
+        recall._popular = _most_popular(recall.popularity)
+        return recall
 
     def recommend(self, item: str, k: int = 10) -> Ranked:
         scores = {key: float(n) for key, n in self.together.get(item, {}).items()}

@@ -241,10 +241,16 @@ def entity_affinity(conn: Connection) -> Counter[frozenset[str]]:
     return affinity
 
 
-def behaviour_pairs(conn: Connection) -> list[tuple[str, str]]:
-    """Item pairs seen together in sessions or baskets (each once, whatever the count): exposures."""
+def behaviour_counts(conn: Connection) -> Counter[tuple[str, str]]:
+    """How often each item pair was seen together in sessions or baskets, over every behaviour
+    kind and dataset; keys in sorted order."""
     a, b = aliased(Item), aliased(Item)
-    stmt = (select(a.source, a.external_id, b.source, b.external_id).select_from(Behaviour)
-            .join(Pair, Pair.id == Behaviour.pair_id)
-            .join(a, a.id == Pair.item_a_id).join(b, b.id == Pair.item_b_id).distinct())
-    return sorted((item_key(sa, ea), item_key(sb, eb)) for sa, ea, sb, eb in conn.execute(stmt))
+    stmt = (select(a.source, a.external_id, b.source, b.external_id, func.sum(Behaviour.count))
+            .select_from(Behaviour).join(Pair, Pair.id == Behaviour.pair_id)
+            .join(a, a.id == Pair.item_a_id).join(b, b.id == Pair.item_b_id)
+            .group_by(a.source, a.external_id, b.source, b.external_id))
+    counts: Counter[tuple[str, str]] = Counter()
+    for sa, ea, sb, eb, count in conn.execute(stmt):
+        first, second = sorted((item_key(sa, ea), item_key(sb, eb)))
+        counts[first, second] += int(count)
+    return counts

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         evaluate,
         gnn,
         graph,
+        hybrid,
         imports,
         init,
         labels,
@@ -80,6 +81,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "graph": ("graph", "app", "Entities, the complementary entity graph, its snapshots and recall."),
     "gnn": ("gnn", "app", "The dual-view entity GNN (LLM-KERec), trained by InfoNCE between its views."),
     "eei": ("eei", "app", "The E-E-I weight model: P(item taken | trigger entity, complementary entity, item)."),
+    "hybrid": ("hybrid", "app", "The hybrid route: every route blended by weights learnt on held-out pairs."),
     "evaluate-recall": ("recall", "evaluate_recall", "Recall@k and NDCG@k of held-out partners: every method on "
                         "every slice (all, complementary, same-kind, cold), in one run."),
 }

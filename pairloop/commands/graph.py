@@ -182,16 +182,17 @@ def recommend(
     k: int = typer.Option(10, "--k", min=1, help="How many items."),
     snapshot_ref: str | None = SnapshotOpt,
     route: str | None = typer.Option(
-        None, "--route", help="graph+eei (the default when the snapshot has an E-E-I model), graph (edge "
-                              "weights; the default otherwise) or title-similarity (nearest titles, no graph)."),
+        None, "--route", help="hybrid (every route blended; the default after `pairloop hybrid train`), "
+                              "graph+eei (the default when the snapshot has an E-E-I model), graph (edge weights; "
+                              "the default otherwise) or title-similarity (nearest titles, no graph)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Complementary items: the item's entities → complementary entities → their items, by E-E-I score
-    (or by the route --route names).
+    """Complementary items for an item, by the best route the snapshot has (or the one --route names).
 
-    The table's title and `ranked_by` in --json name the route that ranked the items. How the
-    routes compare (measured with `pairloop evaluate-recall`, whose routes differ in detail):
-    docs/knowledge-graph.md#recall.
+    The best is the hybrid once `pairloop hybrid train` has run: the complementary graph ranked
+    by E-E-I, title similarity, co-occurrence and popularity, blended by weights learnt on
+    held-out pairs. The table's title and `ranked_by` in --json name the route that ranked the
+    items. How the routes compare (`pairloop evaluate-recall`): docs/results/recall/README.md.
 
     No items is an answer (exit 0) with its reason: no entity, no complementary edge, or no other
     item of the complementary entities. An item the snapshot does not know exits 2.

@@ -20,7 +20,7 @@ from store.files import atomic_path, write_together
 from store.verified import MajorityRule
 
 if TYPE_CHECKING:
-    from knowledge_graph.eei import EeiModel, Exposure
+    from knowledge_graph.eei import EeiModel
     from knowledge_graph.snapshots import LoadedSnapshot
 
 GNN_FILE, EEI_FILE, ITEMS_FILE = "gnn.pt", "eei.pt", "items.npz"
@@ -105,15 +105,17 @@ def train_eei(ctx: Context, snapshot: str | None = None, *, epochs: int = 8, neg
               context: bool = False, rule: MajorityRule | None = None, min_agreeing: int | None = None,
               seed: int = 0) -> EeiTrained:
     """Train E-E-I on the store's behaviour pairs (exposures): verified complementary pairs are
-    "taken"; ``negatives`` route items not taken are added per taken exposure. ``context``
-    also gives the model the trigger item's text (not in the paper's E-E-I)."""
+    "taken"; ``negatives`` route items not taken are added per taken exposure. An item's features
+    are its title embedding and its log popularity in the behaviour data. ``context`` also gives
+    the model the trigger item's text (not in the paper's E-E-I)."""
     import numpy as np
 
-    from knowledge_graph.eei import route_negatives
+    from knowledge_graph.eei import pair_exposures, route_negatives
     from knowledge_graph.eei import train_eei as fit_eei
     from knowledge_graph.embeddings import embed_cached
     from knowledge_graph.gnn import GnnResult
-    from knowledge_graph.recall import GraphRecall
+    from knowledge_graph.recall import CooccurrenceRecall, GraphRecall
+    from knowledge_graph.route_fitting import item_features
 
     settings = ctx.settings
     loaded = open_snapshot(ctx, snapshot)
@@ -122,34 +124,26 @@ def train_eei(ctx: Context, snapshot: str | None = None, *, epochs: int = 8, neg
         raise BadInput(f"no GNN for snapshot {loaded.manifest.version}: run `pairloop gnn train` first")
     with ctx.engine.connect() as conn:
         items, _ids = store_io.read_catalogue(conn)
-        shown = store_io.behaviour_pairs(conn)
+        behaviour = store_io.behaviour_counts(conn)
         evidence = store_io.read_evidence(conn, rule or settings.majority_rule,
                                           min_agreeing or settings.min_agreeing)
     taken = {frozenset((e.a, e.b)) for e in evidence if e.kind == "item" and e.relation == "complementary"}
-    exposures = _exposures(shown, taken)
+    exposures = pair_exposures(behaviour, taken)
     if not any(e.taken for e in exposures):
         raise BadInput("no verified complementary item pairs to learn from: import or verify labels first")
     graph = loaded.graph
     exposures += route_negatives(exposures, GraphRecall(graph).route_items, taken, negatives, seed)
     catalogue = [item for item in items if item.key in graph.item_entities]
     with ctx.progress.task("embedding item titles", len(catalogue)) as advance:
-        vectors = embed_cached([item.title for item in catalogue], _embedding_cache(ctx), advance)
+        text = embed_cached([item.title for item in catalogue], _embedding_cache(ctx), advance)
     keys = [item.key for item in catalogue]
+    features = item_features(keys, text, CooccurrenceRecall.from_pair_counts(behaviour).popularity)
+    vectors = np.stack([features[key] for key in keys])
     with ctx.progress.task("training E-E-I", epochs) as advance:
-        model = fit_eei(exposures, graph, GnnResult.load(folder / GNN_FILE).table(),
-                        dict(zip(keys, vectors, strict=True)), context=context, epochs=epochs, seed=seed,
-                        progress=advance)
+        model = fit_eei(exposures, graph, GnnResult.load(folder / GNN_FILE).table(), features, context=context,
+                        epochs=epochs, seed=seed, progress=advance)
     # The model and the item vectors it scores with are one scorer: published together or not at all.
     write_together({folder / EEI_FILE: model.save,
                     folder / ITEMS_FILE: lambda path: np.savez(path, keys=np.array(keys), vectors=vectors)})
     return EeiTrained(snapshot=loaded.manifest.version, exposures=len(exposures),
                       taken=sum(e.taken for e in exposures), **model.history, path=str(folder / EEI_FILE))
-
-
-def _exposures(shown: list[tuple[str, str]], taken: set[frozenset[str]]) -> list[Exposure]:
-    """Both directions of every pair shown together, and taken pairs never seen in behaviour."""
-    from knowledge_graph.eei import Exposure
-
-    seen = {frozenset(pair) for pair in shown}
-    pairs = shown + sorted(tuple(sorted(p)) for p in taken - seen if len(p) == 2)
-    return [Exposure(t, c, frozenset((a, b)) in taken) for a, b in pairs for t, c in ((a, b), (b, a))]

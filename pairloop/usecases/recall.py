@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from knowledge_graph import store_io
 from pairloop.usecases.context import Context
 from pairloop.usecases.graph import open_snapshot
+from pairloop.usecases.hybrid import load_hybrid
 from pairloop.usecases.kg_models import load_scorer
 from store.errors import BadInput, NotFound
 from store.files import write_text_atomic
@@ -28,7 +29,7 @@ class RecommendedItem(BaseModel):
 
 
 EmptyReason = Literal["no_entity", "no_complementary_edge", "no_candidate_items"]
-ROUTES = ("graph+eei", "graph", "title-similarity")
+ROUTES = ("hybrid", "graph+eei", "graph", "title-similarity")
 
 
 class Recommendation(BaseModel):
@@ -38,8 +39,9 @@ class Recommendation(BaseModel):
     title: str | None
     entities: list[str] = Field(description="The trigger item's entities.")
     snapshot: str = Field(description="The snapshot's version.")
-    ranked_by: str = Field(description="The route that ranked the items: graph+eei (the snapshot's E-E-I model), "
-                           "graph (edge weights) or title-similarity (MiniLM title cosine, no graph).")
+    ranked_by: str = Field(description="The route that ranked the items: hybrid (every route blended, "
+                           "`pairloop hybrid train`), graph+eei (the snapshot's E-E-I model), graph (edge "
+                           "weights) or title-similarity (MiniLM title cosine, no graph).")
     items: list[RecommendedItem]
     reason: EmptyReason | None = Field(
         None, description="Only when items is empty: no_entity (the item has no entity), no_complementary_edge "
@@ -50,10 +52,11 @@ class Recommendation(BaseModel):
 
 def recommend(ctx: Context, item: str, k: int = 10, snapshot: str | None = None,
               route: str | None = None) -> Recommendation:
-    """Items to show next to ``item`` from one snapshot, by ``route``: ``graph+eei`` (the item's
-    entities → complementary entities → their items, ranked by the snapshot's E-E-I model; the
-    default when it has one), ``graph`` (the same route ranked by edge weight; the default
-    otherwise) or ``title-similarity`` (the nearest titles, no graph). ``item`` is
+    """Items to show next to ``item`` from one snapshot, by ``route``: ``hybrid`` (every route
+    blended by the weights ``pairloop hybrid train`` learnt; the default when it has run),
+    ``graph+eei`` (the item's entities → complementary entities → their items, ranked by the
+    snapshot's E-E-I model; the default next), ``graph`` (the same route ranked by edge weight;
+    the default otherwise) or ``title-similarity`` (the nearest titles, no graph). ``item`` is
     SOURCE:EXTERNAL_ID or an external id unique in the snapshot's catalogue; an item the snapshot
     does not know is :class:`NotFound`. No items is an answer, with its ``reason``."""
     from knowledge_graph.recall import GraphRecall, TitleSimilarity
@@ -64,16 +67,22 @@ def recommend(ctx: Context, item: str, k: int = 10, snapshot: str | None = None,
         items, _ids = store_io.read_catalogue(conn)
     titles = {i.key: i.title for i in items}
     key = _resolve_item(loaded.graph, item, version, titles)
-    scorer = load_scorer(ctx, loaded)
-    route = route or ("graph+eei" if scorer else "graph")
-    if route not in ROUTES:
+    if route is not None and route not in ROUTES:
         raise BadInput(f"unknown route {route!r}: choose one of {', '.join(ROUTES)}")
+    hybrid = load_hybrid(ctx, loaded) if route in (None, "hybrid") else None
+    scorer = load_scorer(ctx, loaded) if route in (None, "graph+eei") and hybrid is None else None
+    route = route or ("hybrid" if hybrid else "graph+eei" if scorer else "graph")
+    if route == "hybrid" and hybrid is None:
+        raise BadInput(f"snapshot {version} has no hybrid blend").with_hint(
+            "Run `pairloop hybrid train`, or ask for another --route.")
     if route == "graph+eei" and scorer is None:
         raise BadInput(f"snapshot {version} has no E-E-I model").with_hint(
             "Run `pairloop eei train` (after `pairloop gnn train`), or ask for --route graph.")
     entities = loaded.graph.item_entities
     reason = None
-    if route == "title-similarity":
+    if route == "hybrid":
+        ranked = hybrid.recommend(key, k)
+    elif route == "title-similarity":
         from knowledge_graph.embeddings import embed_cached
 
         keys = sorted(entities)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,15 @@ def cut_bundlerec(source: Path, target: Path, sessions: int) -> Path:
             writer.writerow(header)
             writer.writerows(row for row in rows if keep_rows[name](row))
     return target
+
+
+def item_of_entity(snapshot: Path, entity: str) -> str:
+    """The first item of ``entity`` in a snapshot folder."""
+    for line in (snapshot / "item_entities.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if entity in row["entities"]:
+            return row["item"]
+    raise AssertionError(f"no item of {entity}")
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.knowledge_graph.conftest import item_of_entity
 
 pytestmark = pytest.mark.datasets
 
@@ -50,7 +51,7 @@ def test_entities_build_snapshot_diff_recommend(cli, small_bundlerec, tmp_path):
     assert [s["version"] for s in listed] == ["v0002", "v0001"]
 
     trigger = next(e["a"] for e in built["heaviest"])
-    snapshot = as_json(cli("graph", "recommend", _item_of(tmp_path / "s2", trigger), "--k", 5, "--json"))
+    snapshot = as_json(cli("graph", "recommend", item_of_entity(tmp_path / "s2", trigger), "--k", 5, "--json"))
     assert snapshot["snapshot"] == "v0002" and snapshot["ranked_by"] == "graph"
     assert 0 < len(snapshot["items"]) <= 5 and snapshot["item"] not in {r["item"] for r in snapshot["items"]}
     assert cli("graph", "recommend", "no-such-item", expect=2).stderr.count("unknown item") == 1
@@ -60,14 +61,6 @@ def test_entities_build_snapshot_diff_recommend(cli, small_bundlerec, tmp_path):
     corrupted.write_text(corrupted.read_text().replace("complementary", "substitute", 1))
     failed = cli("graph", "recommend", snapshot["item"], "--snapshot", "v0002", expect=2)
     assert "checksum mismatch" in failed.stderr and "edges.jsonl" in failed.stderr
-
-
-def _item_of(snapshot: Path, entity: str) -> str:
-    for line in (snapshot / "item_entities.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if entity in row["entities"]:
-            return row["item"]
-    raise AssertionError(f"no item of {entity}")
 
 
 def test_entity_pairs_are_stored_once_as_pairs(cli, small_bundlerec):
@@ -103,7 +96,7 @@ def test_gnn_and_eei_train_then_rank_recall(sqlite_cli, small_bundlerec, tmp_pat
     assert eei["loss"][-1] < eei["loss"][0]
     item = as_json(cli("graph", "build", "--min-agreeing", 1, "--json"))["heaviest"][0]["a"]
     snap = tmp_path / "data" / "snapshots" / "v0001"
-    ranked = as_json(cli("graph", "recommend", _item_of(snap, item), "--json"))
+    ranked = as_json(cli("graph", "recommend", item_of_entity(snap, item), "--json"))
     assert ranked["ranked_by"] == "graph+eei" and ranked["items"]
     scores = [r["score"] for r in ranked["items"]]
     assert scores == sorted(scores, reverse=True)
