@@ -8,7 +8,11 @@ every method — and the hybrid — from one set of route scores.
 :class:`HybridRanker` pools each route's top ``depth`` items (and the most popular ones) as
 candidates and ranks them with a gradient-boosted classifier (scikit-learn's
 ``HistGradientBoostingClassifier``) over the routes' scores and ranks, the items'
-popularity and whether trigger and candidate share a category leaf. Boosted trees rather
+popularity and whether trigger and candidate share a category leaf. Counts enter as shares
+of all item occurrences (popularity, co-occurrence smoothed towards popularity, lift), never
+raw: the blend is learnt on routes fitted on fewer sessions than the routes it is applied to,
+and raw counts would shift between the two (chosen on Instacart's validation split, measured
+2026-12-06: docs/results/recall/README.md). Boosted trees rather
 than one logistic weight per route because the right blend depends on the trigger: a
 trigger without history has no co-occurrence, and the model must lean on the other routes.
 It is fitted on queries from sessions the routes did not see (the evaluation cuts them from
@@ -39,10 +43,11 @@ from store.errors import BadInput
 
 SINGLE_ROUTES = ("popularity", "cooccurrence", "title-similarity", "graph", "graph+eei")
 FEATURES = (
-    "title_cosine", "cooccurrence_log", "cooccurrence_share", "graph", "eei", "in_route",
-    "candidate_popularity", "trigger_popularity", "same_leaf",
+    "title_cosine", "cooccurrence_share", "graph", "eei", "in_route", "same_leaf",
     "rank_title", "rank_cooccurrence", "rank_graph", "rank_eei",
+    "candidate_popularity", "trigger_popularity", "cooccurrence_smoothed", "lift",
 )
+SMOOTHING = 20.0  # pseudo-sessions of popularity in cooccurrence_smoothed
 
 
 @dataclass
@@ -67,6 +72,7 @@ class RouteSet:
 
     def __post_init__(self) -> None:
         self._popular = PopularityRecall(self.popularity)
+        self.total = sum(self.popularity.values()) or 1  # popularity and counts are read as shares of it
 
     def score(self, item: str) -> RouteScores:
         return RouteScores(item, self.title.similarities(item), self.cooccurrence.together.get(item, Counter()),
@@ -100,7 +106,7 @@ def _reciprocal_ranks(ranked: Sequence[str]) -> dict[str, float]:
 class HybridRanker:
     routes: RouteSet
     depth: int = 100  # candidates taken from each route
-    popular: int = 20  # and the most popular items
+    popular: int = 100  # and the most popular items
     seed: int = 0
     model: HistGradientBoostingClassifier | None = None
     report: dict = field(default_factory=dict)
@@ -119,16 +125,19 @@ class HybridRanker:
         trigger_popularity = routes.popularity.get(item, 0)
         leaf = routes.leaves.get(item)
         rows = np.zeros((len(keys), len(FEATURES)), dtype=np.float32)
-        index = routes.title.index
+        index, total = routes.title.index, routes.total
         for row, key in enumerate(keys):
             together = scored.cooccurrence.get(key, 0)
+            popularity = routes.popularity.get(key, 0)
             rows[row] = (
-                scored.title[index[key]], math.log1p(together), together / max(trigger_popularity, 1),
+                scored.title[index[key]], together / max(trigger_popularity, 1),
                 scored.graph.get(key, 0.0), scored.eei.get(key, 0.0), key in scored.eei,
-                math.log1p(routes.popularity.get(key, 0)), math.log1p(trigger_popularity),
                 leaf is not None and routes.leaves.get(key) == leaf,
                 ranks["title-similarity"].get(key, 0.0), ranks["cooccurrence"].get(key, 0.0) if together else 0.0,
                 ranks["graph"].get(key, 0.0), ranks["graph+eei"].get(key, 0.0),
+                math.log(popularity / total + 1e-9), math.log(trigger_popularity / total + 1e-9),
+                (together + SMOOTHING * popularity / total) / (trigger_popularity + SMOOTHING),
+                math.log((together + 1) * total / ((trigger_popularity + 1) * (popularity + 1))),
             )
         return keys, rows
 
