@@ -17,6 +17,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -122,7 +123,7 @@ def _read(ctx: Context, loaded: LoadedSnapshot, rule: MajorityRule | None,
 
 
 def _hold_out(pairs: set[frozenset[str]], share: float, seed: int) -> set[frozenset[str]]:
-    ordered = sorted(tuple(sorted(pair)) for pair in pairs)
+    ordered = sorted(tuple(sorted(pair)) for pair in pairs if len(pair) == 2)
     random.Random(seed).shuffle(ordered)
     return {frozenset(pair) for pair in ordered[: round(len(ordered) * share)]}
 
@@ -141,13 +142,16 @@ def _halves(held: set[frozenset[str]], seed: int, limit: int) -> tuple[dict[str,
 
 
 def _fit(ctx: Context, data: StoreRoutesData, graph: EntityGraph, behaviour: Counter[tuple[str, str]],
-         taken: set[frozenset[str]], matrix: np.ndarray, recipe: RouteRecipe, say):
+         taken: set[frozenset[str]], matrix: np.ndarray, recipe: RouteRecipe, say: Callable[[str], None]):
     from knowledge_graph.eei import pair_exposures
     from knowledge_graph.recall import CooccurrenceRecall
     from knowledge_graph.route_fitting import fit_route_set
 
+    shown = sorted(behaviour)
+    if len(shown) > recipe.max_exposures:  # E-E-I learns on a sample: millions of basket pairs stay counts
+        shown = random.Random(recipe.seed).sample(shown, recipe.max_exposures)
     return fit_route_set(graph, data.keys, matrix, data.leaves, CooccurrenceRecall.from_pair_counts(behaviour),
-                         pair_exposures(behaviour, taken), taken, recipe, _embedding_cache(ctx), say)
+                         pair_exposures(shown, taken), taken, recipe, _embedding_cache(ctx), say)
 
 
 def _embedding_cache(ctx: Context) -> Path:
