@@ -72,6 +72,11 @@ def test_recommend_answers_with_items_or_says_why_not(cli, tmp_path):
     unknown = cli("graph", "recommend", key("NOPE"), expect=2).stderr
     assert f"unknown item '{key('NOPE')}'" in unknown and "v0001" in unknown
 
+    # Three verified complementary pairs and no behaviour: nothing to learn a blend on, and it says so.
+    few = cli("hybrid", "train", expect=2).stderr
+    assert "too few verified complementary item pairs" in few and "--target behaviour" in few
+    assert "too few behaviour pairs" in cli("hybrid", "train", "--target", "behaviour", expect=2).stderr
+
 
 def test_an_item_imported_after_the_snapshot_is_unknown_with_a_hint(cli, tmp_path):
     cli("import", "labels", fbl_file(tmp_path, PAIRS[:3]))
