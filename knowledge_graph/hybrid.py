@@ -1,9 +1,10 @@
 """The routes a recommender has, and a hybrid ranker that blends them with learned weights.
 
-:class:`RouteSet` holds every route fitted on the same training sessions: popularity,
-session co-occurrence, title similarity, the complementary graph and the graph ranked by
-E-E-I. :meth:`RouteSet.score` asks each of them once per trigger, so an evaluation ranks
-every method — and the hybrid — from one set of route scores.
+:class:`RouteSet` holds every route fitted on the same evidence (an evaluation's training
+sessions, or a store's labels and behaviour pair counts): popularity, co-occurrence, title
+similarity, the complementary graph and the graph ranked by E-E-I. :meth:`RouteSet.score`
+asks each of them once per trigger, so an evaluation ranks every method — and the hybrid —
+from one set of route scores.
 
 :class:`HybridRanker` pools each route's top ``depth`` items (and the most popular ones) as
 candidates and ranks them with a gradient-boosted classifier (scikit-learn's
@@ -15,8 +16,9 @@ and raw counts would shift between the two (chosen on Instacart's validation spl
 2026-12-06: docs/results/recall/README.md). Boosted trees rather
 than one logistic weight per route because the right blend depends on the trigger: a
 trigger without history has no co-occurrence, and the model must lean on the other routes.
-It is fitted on queries from sessions the routes did not see (the evaluation cuts them from
-the training sessions), so it learns how far each route's score generalises.
+It is fitted on queries the routes did not see (the evaluation cuts sessions from the training
+sessions; ``pairloop hybrid train`` holds out pairs), so it learns how far each route's score
+generalises.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ FEATURES = (
     "rank_title", "rank_cooccurrence", "rank_graph", "rank_eei",
     "candidate_popularity", "trigger_popularity", "cooccurrence_smoothed", "lift",
 )
-SMOOTHING = 20.0  # pseudo-sessions of popularity in cooccurrence_smoothed
+SMOOTHING = 20.0  # pseudo-counts of popularity in cooccurrence_smoothed (sessions, or pair counts in a store)
 
 
 @dataclass
@@ -152,6 +154,9 @@ class HybridRanker:
             found += int(hits.sum())
             wanted += len(targets)
         X, y = np.concatenate(blocks), np.concatenate(labels)
+        if not 0 < y.sum() < len(y):
+            raise BadInput(f"the hybrid's blend cannot be learnt: {int(y.sum())} of its {len(y)} candidates for "
+                           f"{len(queries)} triggers are partners; it needs both (hold out more pairs or sessions)")
         self.model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=self.seed)
         self.model.fit(X, y)
         self.report = {"queries": len(queries), "rows": int(len(y)), "positives": int(y.sum()),
@@ -181,7 +186,7 @@ class HybridRanker:
         data = joblib.load(path)
         if tuple(data["features"]) != FEATURES:
             raise BadInput("the hybrid blend was learnt on other features: learn it again "
-                           "(`pairloop hybrid train`)", path)
+                           "(`pairloop hybrid train`), or ask for another --route", path)
         return cls(routes, data["depth"], data["popular"], data["seed"], data["model"], data["report"])
 
     def order(self, keys: Sequence[str], p: np.ndarray, k: int) -> Ranked:

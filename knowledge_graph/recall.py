@@ -88,11 +88,13 @@ class TitleSimilarity:
 
 
 class CooccurrenceRecall:
-    """Session co-occurrence counts, filled up with the most popular items."""
+    """Co-occurrence counts, filled up with the most popular items. From sessions, an item's
+    popularity is the number of sessions holding it; from pair counts (:meth:`from_pair_counts`)
+    it is the sum of its pair counts, which grows with basket size."""
 
     def __init__(self, sessions: Iterable[Sequence[str]] = ()):
         self.together: dict[str, Counter[str]] = defaultdict(Counter)
-        self.popularity: Counter[str] = Counter()  # sessions holding the item
+        self.popularity: Counter[str] = Counter()
         for members in sessions:
             unique = sorted(set(members))
             self.popularity.update(unique)

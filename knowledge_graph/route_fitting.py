@@ -1,11 +1,12 @@
 """Fit every route of a :class:`~knowledge_graph.hybrid.RouteSet` on one body of evidence.
 
 The recall evaluation fits routes on session splits; the store's hybrid blend
-(``pairloop hybrid train``) fits them on its labels and behaviour with some pairs held out.
-Both hand this module the same things — a graph, session co-occurrence, the pairs shown
-together and those taken — and get the same routes: the GNN's entity embeddings, an E-E-I
-model over (trigger entity, complementary entity, candidate item) whose item features are
-the text embedding and the log popularity, and the graph route ranked by it.
+(``pairloop hybrid train``) fits them on its labels and behaviour pair counts with some pairs
+held out. Both hand this module the same things — a graph, co-occurrence (from sessions or
+from pair counts), the pairs shown together and those taken — and get the same routes: the
+GNN's entity embeddings, an E-E-I model over (trigger entity, complementary entity, candidate
+item) whose item features are the text embedding and the log popularity, and the graph route
+ranked by it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,13 @@ def item_features(keys: Sequence[str], text: np.ndarray, popularity: Mapping[str
 
 
 def eei_exposures(shown: list[Exposure], route: GraphRecall, taken: set[frozenset[str]],
-                  recipe: RouteRecipe) -> list[Exposure]:
+                  recipe: RouteRecipe, unknown: Set[frozenset[str]] = frozenset()) -> list[Exposure]:
     """What the E-E-I model learns from: a seeded sample of ``shown`` and the route's items not
-    taken, at most ``recipe.max_exposures`` in all."""
+    taken (never an ``unknown`` pair), at most ``recipe.max_exposures`` in all."""
     rng = random.Random(recipe.seed)
     if len(shown) > recipe.max_exposures:
         shown = rng.sample(shown, recipe.max_exposures)
-    exposures = shown + route_negatives(shown, route.route_items, taken, recipe.negatives, recipe.seed)
+    exposures = shown + route_negatives(shown, route.route_items, taken | unknown, recipe.negatives, recipe.seed)
     if len(exposures) > recipe.max_exposures:  # baskets: every exposure is taken, and each adds negatives
         exposures = rng.sample(exposures, recipe.max_exposures)
     return exposures
@@ -85,10 +86,11 @@ class FittedRoutes:
 def fit_route_set(graph: EntityGraph, keys: Sequence[str], item_matrix: np.ndarray,
                   leaves: Mapping[str, str | None], cooccurrence: CooccurrenceRecall, shown: list[Exposure],
                   taken: set[frozenset[str]], recipe: RouteRecipe, cache_dir: Path | None,
-                  step: Step | None = None) -> FittedRoutes:
+                  step: Step | None = None, unknown: Set[frozenset[str]] = frozenset()) -> FittedRoutes:
     """Every route over the catalogue ``keys`` (text embeddings ``item_matrix``, in that order):
     popularity and co-occurrence from ``cooccurrence``, title similarity, the graph, and the graph
-    ranked by an E-E-I model trained on ``shown`` (labelled by ``taken``) with route negatives."""
+    ranked by an E-E-I model trained on ``shown`` (labelled by ``taken``) with route negatives,
+    none of them an ``unknown`` pair (held out: its outcome is what the routes are measured on)."""
     step = step or (lambda _what: None)
     popularity = cooccurrence.popularity
 
@@ -98,7 +100,7 @@ def fit_route_set(graph: EntityGraph, keys: Sequence[str], item_matrix: np.ndarr
 
     step("E-E-I")
     route = GraphRecall(graph, max_entities=recipe.max_entities, popularity=popularity, max_items=recipe.max_items)
-    exposures = eei_exposures(shown, route, taken, recipe)
+    exposures = eei_exposures(shown, route, taken, recipe, unknown)
     model = train_eei(exposures, graph, gnn.table(), item_features(keys, item_matrix, popularity),
                       epochs=recipe.eei_epochs, batch=4096, lr=3e-3, seed=recipe.seed)
     routes = route_set(graph, keys, item_matrix, leaves, cooccurrence, model, recipe)

@@ -102,6 +102,7 @@ def _snapshot_items(items: list[CatalogueItem], behaviour: Counter[tuple[str, st
 def _read(ctx: Context, loaded: LoadedSnapshot, rule: MajorityRule | None,
           min_agreeing: int | None) -> tuple[StoreRoutesData, EntityGraph, Extraction]:
     """The snapshot's items and evidence, checked to give the snapshot's graph again."""
+    from knowledge_graph.entities import Extraction
     from knowledge_graph.graph import build_graph
 
     settings = ctx.settings
@@ -112,6 +113,8 @@ def _read(ctx: Context, loaded: LoadedSnapshot, rule: MajorityRule | None,
         evidence = store_io.read_evidence(conn, rule or settings.majority_rule,
                                           min_agreeing or settings.min_agreeing, unverified)
         behaviour = store_io.behaviour_counts(conn)
+    known = loaded.graph.item_entities  # items imported after the snapshot are not its business
+    extraction = Extraction({key: found for key, found in extraction.mentions.items() if key in known})
     graph, _report = build_graph(extraction, evidence, include_unverified=unverified)
     version = loaded.manifest.version
     if graph.label_set_hash != loaded.manifest.data["label_set_hash"] or \
@@ -129,29 +132,40 @@ def _hold_out(pairs: set[frozenset[str]], share: float, seed: int) -> set[frozen
 
 
 def _halves(held: set[frozenset[str]], seed: int, limit: int) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Held-out partners by trigger, the triggers cut in two: one half teaches, the other measures."""
-    partners: dict[str, set[str]] = {}
-    for a, b in (tuple(pair) for pair in held):
-        partners.setdefault(a, set()).add(b)
-        partners.setdefault(b, set()).add(a)
-    triggers = sorted(partners)
-    random.Random(seed).shuffle(triggers)
-    middle = len(triggers) // 2
-    teach, measure = sorted(triggers[:middle][:limit]), sorted(triggers[middle:][:limit])
-    return {t: partners[t] for t in teach}, {t: partners[t] for t in measure}
+    """The held-out pairs cut in two, each half as partners by trigger: one teaches, the other
+    measures. Pairs are cut, not triggers, so no pair is seen by both (a trigger may be, with
+    other partners); at most ``limit`` triggers a half, a seeded sample."""
+    ordered = sorted(tuple(sorted(pair)) for pair in held)
+    rng = random.Random(seed)
+    rng.shuffle(ordered)
+    middle = len(ordered) // 2
+    halves = []
+    for part in (ordered[:middle], ordered[middle:]):
+        partners: dict[str, set[str]] = {}
+        for a, b in part:
+            partners.setdefault(a, set()).add(b)
+            partners.setdefault(b, set()).add(a)
+        triggers = sorted(partners)
+        if len(triggers) > limit:
+            triggers = sorted(rng.sample(triggers, limit))
+        halves.append({trigger: partners[trigger] for trigger in triggers})
+    return halves[0], halves[1]
 
 
 def _fit(ctx: Context, data: StoreRoutesData, graph: EntityGraph, behaviour: Counter[tuple[str, str]],
-         taken: set[frozenset[str]], matrix: np.ndarray, recipe: RouteRecipe, say: Callable[[str], None]):
+         taken: set[frozenset[str]], held: set[frozenset[str]], matrix: np.ndarray, recipe: RouteRecipe,
+         say: Callable[[str], None]):
+    """Every route on ``behaviour`` and ``graph``; E-E-I learns nothing of the ``held`` pairs (they
+    are neither shown nor drawn as negatives: their outcome is what the blend is measured on)."""
     from knowledge_graph.eei import pair_exposures
     from knowledge_graph.recall import CooccurrenceRecall
     from knowledge_graph.route_fitting import fit_route_set
 
-    shown = sorted(behaviour)
+    shown = sorted(pair for pair in behaviour if frozenset(pair) not in held)
     if len(shown) > recipe.max_exposures:  # E-E-I learns on a sample: millions of basket pairs stay counts
         shown = random.Random(recipe.seed).sample(shown, recipe.max_exposures)
     return fit_route_set(graph, data.keys, matrix, data.leaves, CooccurrenceRecall.from_pair_counts(behaviour),
-                         pair_exposures(shown, taken), taken, recipe, _embedding_cache(ctx), say)
+                         pair_exposures(shown, taken), taken, recipe, _embedding_cache(ctx), say, unknown=held)
 
 
 def _embedding_cache(ctx: Context) -> Path:
@@ -200,7 +214,7 @@ def train_hybrid(ctx: Context, snapshot: str | None = None, *, target: Target = 
                                            include_unverified=not loaded.manifest.data.get("verified_only", True))
         inner_behaviour = data.behaviour if target == "verified" else \
             Counter({pair: n for pair, n in data.behaviour.items() if frozenset(pair) not in held})
-        inner = _fit(ctx, data, inner_graph, inner_behaviour, complementary - held, matrix, recipe, say)
+        inner = _fit(ctx, data, inner_graph, inner_behaviour, complementary - held, held, matrix, recipe, say)
         say("learning the blend")
         blend = HybridRanker(inner.routes, seed=recipe.seed).fit(teach)
         say("measuring it")
@@ -209,7 +223,7 @@ def train_hybrid(ctx: Context, snapshot: str | None = None, *, target: Target = 
                              score_rankings(rankings[method], measure, (10,)).items() if name != "queries"}
                     for method in METHODS}
         say("routes on every pair")
-        outer = _fit(ctx, data, graph, data.behaviour, complementary, matrix, recipe, say)
+        outer = _fit(ctx, data, graph, data.behaviour, complementary, set(), matrix, recipe, say)
 
     folder = _folder(ctx, version)
     result = HybridTrained(

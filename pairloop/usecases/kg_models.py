@@ -137,7 +137,9 @@ def train_eei(ctx: Context, snapshot: str | None = None, *, epochs: int = 8, neg
     with ctx.progress.task("embedding item titles", len(catalogue)) as advance:
         text = embed_cached([item.title for item in catalogue], _embedding_cache(ctx), advance)
     keys = [item.key for item in catalogue]
-    features = item_features(keys, text, CooccurrenceRecall.from_pair_counts(behaviour).popularity)
+    known = set(keys)  # items outside the snapshot do not set the popularity scale
+    features = item_features(keys, text, CooccurrenceRecall.from_pair_counts(
+        {pair: n for pair, n in behaviour.items() if pair[0] in known and pair[1] in known}).popularity)
     vectors = np.stack([features[key] for key in keys])
     with ctx.progress.task("training E-E-I", epochs) as advance:
         model = fit_eei(exposures, graph, GnnResult.load(folder / GNN_FILE).table(), features, context=context,
