@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,13 @@ def item_features(keys: Sequence[str], text: np.ndarray, popularity: Mapping[str
     scale = math.log1p(max(popularity.values(), default=0)) or 1.0
     column = np.array([[math.log1p(popularity.get(key, 0)) / scale] for key in keys], dtype=np.float32)
     return dict(zip(keys, np.hstack([text, column]), strict=True))
+
+
+def sampled_pairs(pairs: Iterable[tuple[str, str]], limit: int, seed: int) -> list[tuple[str, str]]:
+    """At most ``limit`` of ``pairs``, a seeded sample: E-E-I learns on a sample of a store's
+    behaviour, whose millions of basket pairs stay counts."""
+    ordered = sorted(pairs)
+    return random.Random(seed).sample(ordered, limit) if len(ordered) > limit else ordered
 
 
 def eei_exposures(shown: list[Exposure], route: GraphRecall, taken: set[frozenset[str]],

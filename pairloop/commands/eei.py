@@ -22,6 +22,8 @@ def train(
     negatives: int = typer.Option(3, min=0, help="Route items not taken, per taken exposure."),
     context: bool = typer.Option(False, "--context", help="Also give the model the trigger item's text "
                                  "(not in the paper's E-E-I; it helps on BundleRec)."),
+    max_exposures: int = typer.Option(60_000, min=1, help="Behaviour pairs learnt from (a seeded sample beyond "
+                                      "it: a basket store holds millions)."),
     rule: MajorityRule | None = RuleOpt,
     min_agreeing: int | None = AgreeOpt,
     seed: int = typer.Option(0, help="Random seed."),
@@ -30,7 +32,7 @@ def train(
     """Train E-E-I on the store's behaviour pairs (exposures); verified complementary pairs are "taken"."""
     with Context(get_settings(), RICH_PROGRESS) as ctx:
         result = train_eei(ctx, snapshot_ref, epochs=epochs, negatives=negatives, context=context, rule=rule,
-                           min_agreeing=min_agreeing, seed=seed)
+                           min_agreeing=min_agreeing, max_exposures=max_exposures, seed=seed)
     if as_json:
         emit_json(result)
         return

@@ -159,11 +159,10 @@ def _fit(ctx: Context, data: StoreRoutesData, graph: EntityGraph, behaviour: Cou
     are neither shown nor drawn as negatives: their outcome is what the blend is measured on)."""
     from knowledge_graph.eei import pair_exposures
     from knowledge_graph.recall import CooccurrenceRecall
-    from knowledge_graph.route_fitting import fit_route_set
+    from knowledge_graph.route_fitting import fit_route_set, sampled_pairs
 
-    shown = sorted(pair for pair in behaviour if frozenset(pair) not in held)
-    if len(shown) > recipe.max_exposures:  # E-E-I learns on a sample: millions of basket pairs stay counts
-        shown = random.Random(recipe.seed).sample(shown, recipe.max_exposures)
+    shown = sampled_pairs((pair for pair in behaviour if frozenset(pair) not in held), recipe.max_exposures,
+                          recipe.seed)
     return fit_route_set(graph, data.keys, matrix, data.leaves, CooccurrenceRecall.from_pair_counts(behaviour),
                          pair_exposures(shown, taken), taken, recipe, _embedding_cache(ctx), say, unknown=held)
 

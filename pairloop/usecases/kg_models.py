@@ -103,9 +103,10 @@ class EeiTrained(BaseModel):
 
 def train_eei(ctx: Context, snapshot: str | None = None, *, epochs: int = 8, negatives: int = 3,
               context: bool = False, rule: MajorityRule | None = None, min_agreeing: int | None = None,
-              seed: int = 0) -> EeiTrained:
-    """Train E-E-I on the store's behaviour pairs (exposures): verified complementary pairs are
-    "taken"; ``negatives`` route items not taken are added per taken exposure. An item's features
+              max_exposures: int = 60_000, seed: int = 0) -> EeiTrained:
+    """Train E-E-I on the store's behaviour pairs (exposures; a seeded sample of ``max_exposures``
+    pairs beyond it): verified complementary pairs are "taken"; ``negatives`` route items not
+    taken are added per taken exposure. An item's features
     are its title embedding and its log popularity in the behaviour data. ``context`` also gives
     the model the trigger item's text (not in the paper's E-E-I)."""
     import numpy as np
@@ -115,7 +116,7 @@ def train_eei(ctx: Context, snapshot: str | None = None, *, epochs: int = 8, neg
     from knowledge_graph.embeddings import embed_cached
     from knowledge_graph.gnn import GnnResult
     from knowledge_graph.recall import CooccurrenceRecall, GraphRecall
-    from knowledge_graph.route_fitting import item_features
+    from knowledge_graph.route_fitting import item_features, sampled_pairs
 
     settings = ctx.settings
     loaded = open_snapshot(ctx, snapshot)
@@ -128,7 +129,7 @@ def train_eei(ctx: Context, snapshot: str | None = None, *, epochs: int = 8, neg
         evidence = store_io.read_evidence(conn, rule or settings.majority_rule,
                                           min_agreeing or settings.min_agreeing)
     taken = {frozenset((e.a, e.b)) for e in evidence if e.kind == "item" and e.relation == "complementary"}
-    exposures = pair_exposures(behaviour, taken)
+    exposures = pair_exposures(sampled_pairs(behaviour, max_exposures, seed), taken)
     if not any(e.taken for e in exposures):
         raise BadInput("no verified complementary item pairs to learn from: import or verify labels first")
     graph = loaded.graph

@@ -94,6 +94,8 @@ def test_gnn_and_eei_train_then_rank_recall(sqlite_cli, small_bundlerec, tmp_pat
     eei = as_json(cli("eei", "train", "--epochs", 4, "--min-agreeing", 1, "--json"))
     assert eei["taken"] > 0 and eei["exposures"] > eei["taken"]
     assert eei["loss"][-1] < eei["loss"][0]
+    sampled = as_json(cli("eei", "train", "--epochs", 1, "--min-agreeing", 1, "--max-exposures", 100, "--json"))
+    assert sampled["taken"] > 0 and sampled["exposures"] < eei["exposures"]
     item = as_json(cli("graph", "build", "--min-agreeing", 1, "--json"))["heaviest"][0]["a"]
     snap = tmp_path / "data" / "snapshots" / "v0001"
     ranked = as_json(cli("graph", "recommend", item_of_entity(snap, item), "--json"))
